@@ -1,0 +1,165 @@
+"""Train / validation / test splits; each is reproducible from its arguments and seed.
+
+All splits keep the dataset's catalogue and indices. Within a user, events are ordered by
+timestamp with a *stable* sort, so events with equal timestamps keep their source-file
+order (this decides which of two same-second ratings is the test item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.errors import DataError
+from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
+
+STAGES = ("valid", "test")
+
+
+@dataclass
+class Split:
+    """A training dataset plus held-out validation and test events.
+
+    Histories for the ``valid`` stage are the training events; for ``test`` they are the
+    training plus validation events (the validation item is known by test time).
+    """
+
+    name: str
+    train: Dataset
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    info: dict[str, object] = field(default_factory=dict)
+
+    def targets(self, stage: str) -> pd.DataFrame:
+        if stage not in STAGES:
+            raise DataError(f"unknown stage {stage!r}; use one of {STAGES}", field="stage")
+        return self.valid if stage == "valid" else self.test
+
+    def history_events(self, stage: str) -> pd.DataFrame:
+        if stage == "valid":
+            return self.train.events
+        return pd.concat([self.train.events, self.valid], ignore_index=True)
+
+    def histories(self, stage: str, users: np.ndarray | None = None) -> Histories:
+        """Histories of the users with targets in ``stage`` (sorted by user index)."""
+        if users is None:
+            users = np.unique(self.targets(stage)[USER_IDX].to_numpy())
+        return Histories.from_events(self.history_events(stage), users)
+
+
+def _time_order(events: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by (user, timestamp), ties in source order."""
+    return np.lexsort((events[TIMESTAMP].to_numpy(), events[USER_IDX].to_numpy()))
+
+
+def _position_from_end(events: pd.DataFrame) -> np.ndarray:
+    """For every row: 0 for the user's last event in time order, 1 for the one before, ..."""
+    order = _time_order(events)
+    users_sorted = events[USER_IDX].to_numpy()[order]
+    counts = np.bincount(users_sorted)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank_in_user = np.arange(len(order)) - starts[users_sorted]
+    from_end = counts[users_sorted] - 1 - rank_in_user
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = from_end
+    return out
+
+
+def leave_one_out(dataset: Dataset, *, min_history: int = 1) -> Split:
+    """Per user: last event is test, the one before is validation, the rest is training.
+
+    Users with fewer than ``min_history + 2`` events keep all events in training.
+    """
+    events = dataset.events
+    from_end = _position_from_end(events)
+    n_per_user = events.groupby(USER_IDX)[USER_IDX].transform("size").to_numpy()
+    eligible = n_per_user >= min_history + 2
+    test_mask = eligible & (from_end == 0)
+    valid_mask = eligible & (from_end == 1)
+    train = events.loc[~(test_mask | valid_mask)]
+    return Split(
+        name="loo",
+        train=dataset.with_events(train),
+        valid=events.loc[valid_mask].reset_index(drop=True),
+        test=events.loc[test_mask].reset_index(drop=True),
+        info={"protocol": "leave-one-out", "min_history": min_history},
+    )
+
+
+def temporal_split(dataset: Dataset, *, test_fraction: float = 0.1,
+                   valid_fraction: float = 0.05, cut: int | None = None) -> Split:
+    """Global time cut: events at or after the cut are test (``cut`` defaults to the
+    quantile that leaves ``test_fraction`` of events after it); validation is the slice of
+    ``valid_fraction`` just before. Only users and items seen in training are evaluated."""
+    events = dataset.events
+    ts = events[TIMESTAMP].to_numpy()
+    if cut is None:
+        cut = int(np.quantile(ts, 1.0 - test_fraction))
+    valid_cut = int(np.quantile(ts[ts < cut], 1.0 - valid_fraction)) if valid_fraction else cut
+    train = events.loc[ts < valid_cut]
+    seen_users = set(train[USER_IDX])
+    later = events.loc[ts >= valid_cut]
+    later = later.loc[later[USER_IDX].isin(seen_users)]
+    valid = later.loc[later[TIMESTAMP] < cut]
+    test = later.loc[later[TIMESTAMP] >= cut]
+    return Split(
+        name="temporal",
+        train=dataset.with_events(train),
+        valid=valid.reset_index(drop=True),
+        test=test.reset_index(drop=True),
+        info={"protocol": "temporal", "cut": cut, "valid_cut": valid_cut},
+    )
+
+
+def cold_user_split(dataset: Dataset, *, keep_first: int, user_fraction: float = 0.1,
+                    seed: int = 0) -> Split:
+    """Leave-one-out, but a random share of users keep only their first ``keep_first``
+    events as history; test is their usual last event and only they are evaluated."""
+    base = leave_one_out(dataset)
+    rng = np.random.default_rng(seed)
+    users = np.unique(base.test[USER_IDX].to_numpy())
+    chosen = np.sort(rng.choice(users, size=max(1, int(len(users) * user_fraction)),
+                                replace=False))
+    train = base.train.events
+    is_cold = train[USER_IDX].isin(set(chosen.tolist())).to_numpy()
+    order = _time_order(train)
+    rank = np.empty(len(train), dtype=np.int64)
+    sorted_users = train[USER_IDX].to_numpy()[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(sorted_users))[:-1]])
+    rank[order] = np.arange(len(order)) - starts[sorted_users]
+    keep = ~is_cold | (rank < keep_first)
+    test = base.test.loc[base.test[USER_IDX].isin(set(chosen.tolist()))]
+    valid = base.valid.loc[~base.valid[USER_IDX].isin(set(chosen.tolist()))]
+    return Split(
+        name=f"cold-user-{keep_first}",
+        train=dataset.with_events(train.loc[keep]),
+        valid=valid.reset_index(drop=True),
+        test=test.reset_index(drop=True),
+        info={"protocol": "cold-user", "keep_first": keep_first, "users": len(chosen),
+              "seed": seed},
+    )
+
+
+def cold_item_split(dataset: Dataset, *, item_fraction: float = 0.1, seed: int = 0) -> Split:
+    """Leave-one-out with a random share of items made cold: all their training and
+    validation events are removed (their text stays in the catalogue). Test keeps every
+    user's last event; ``info["cold_items"]`` lists the cold item indices so metrics can be
+    reported on the test events whose target is cold."""
+    base = leave_one_out(dataset)
+    rng = np.random.default_rng(seed)
+    n_cold = max(1, int(dataset.n_items * item_fraction))
+    cold = np.sort(rng.choice(dataset.n_items, size=n_cold, replace=False))
+    cold_set = set(cold.tolist())
+    train = base.train.events
+    valid = base.valid
+    return Split(
+        name="cold-item",
+        train=dataset.with_events(train.loc[~train[ITEM_IDX].isin(cold_set)]),
+        valid=valid.loc[~valid[ITEM_IDX].isin(cold_set)].reset_index(drop=True),
+        test=base.test,
+        info={"protocol": "cold-item", "item_fraction": item_fraction, "seed": seed,
+              "cold_items": cold},
+    )

@@ -1,0 +1,88 @@
+"""Ranking metrics over top-K lists, vectorised over users.
+
+Notation for one user: ``L`` is the top-K list (positions ``0..K-1``), ``T`` the set of
+held-out target items, ``hit_j = 1`` if ``L[j]`` is in ``T``.
+
+- HR@K (hit rate)      = 1 if any ``hit_j`` else 0
+- Recall@K             = sum_j hit_j / |T|
+- Precision@K          = sum_j hit_j / K
+- F1@K                 = 2 P R / (P + R)   (0 when P + R = 0)
+- NDCG@K               = DCG / IDCG, DCG = sum_j hit_j / log2(j + 2),
+                         IDCG = sum_{j < min(|T|, K)} 1 / log2(j + 2)
+- MRR@K                = 1 / (j* + 1) for the first hit position j*, 0 without a hit
+
+With one target per user (leave-one-out) HR@K = Recall@K and NDCG@K = 1 / log2(rank + 2).
+Metrics are averaged over users. List-level measures:
+
+- coverage@K           = |union of all users' lists| / |catalogue|
+- intra-list diversity = mean over users of the mean over pairs j != l of 1 - cos(e_Lj, e_Ll)
+  (e: L2-normalised item text embeddings)
+- novelty@K            = mean over users and positions of -log2 p(L[j]),
+  with p(i) = (users who interacted with i in training + 1) / (training users + 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RANK_METRICS = ("HR", "Recall", "Precision", "F1", "NDCG", "MRR")
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best items per row; ties go to the lower item index.
+
+    A stable sort of the negated scores keeps equal scores in index order, so lists and
+    metrics are deterministic even for models with many ties (popularity).
+    """
+    k = min(k, scores.shape[1])
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def discount(k: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(k) + 2.0)
+
+
+def rank_metrics(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-user metrics from a hit matrix ``hits`` (users x >=k, bool) at cut-off ``k``."""
+    hits = hits[:, :k].astype(np.float64)
+    n_targets = np.maximum(n_targets.astype(np.float64), 1.0)
+    n_hits = hits.sum(axis=1)
+    recall = n_hits / n_targets
+    precision = n_hits / k
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    disc = discount(k)
+    dcg = hits @ disc
+    ideal_len = np.minimum(n_targets, k).astype(np.int64)
+    idcg = np.cumsum(disc)[ideal_len - 1]
+    first = np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+    mrr = np.where(first >= 0, 1.0 / (np.maximum(first, 0) + 1.0), 0.0)
+    return {
+        "HR": (n_hits > 0).astype(np.float64),
+        "Recall": recall,
+        "Precision": precision,
+        "F1": f1,
+        "NDCG": dcg / idcg,
+        "MRR": mrr,
+    }
+
+
+def coverage(lists: np.ndarray, n_items: int) -> float:
+    return len(np.unique(lists)) / n_items if n_items else 0.0
+
+
+def intra_list_diversity(lists: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
+    """Per-list mean pairwise ``1 - cos`` of item vectors (vectors L2-normalised)."""
+    k = lists.shape[1]
+    if k < 2:
+        return np.zeros(len(lists))
+    vecs = item_vectors[lists]  # users x k x d
+    sims = np.einsum("ukd,uld->ukl", vecs, vecs)
+    off_diagonal = sims.sum(axis=(1, 2)) - np.einsum("ukk->u", sims)
+    return 1.0 - off_diagonal / (k * (k - 1))
+
+
+def novelty(lists: np.ndarray, item_user_counts: np.ndarray, n_users: int) -> np.ndarray:
+    """Per-list mean self-information ``-log2 p(i)`` of the recommended items."""
+    p = (item_user_counts + 1.0) / (n_users + 1.0)
+    return (-np.log2(p))[lists].mean(axis=1)
