@@ -52,7 +52,7 @@ def rank_metrics(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, n
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
     disc = discount(k)
-    dcg = hits @ disc
+    dcg = hits @ disc[: hits.shape[1]]  # lists may be shorter than k (tiny catalogues)
     ideal_len = np.minimum(n_targets, k).astype(np.int64)
     idcg = np.cumsum(disc)[ideal_len - 1]
     first = np.where(hits.any(axis=1), hits.argmax(axis=1), -1)

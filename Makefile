@@ -1,0 +1,38 @@
+# driftrec: `make run` trains and evaluates on MovieLens-1M, `make test` runs the tests.
+# Both create (once) and reuse a local virtual environment in .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint bench clean-venv
+
+install: $(STAMP)
+
+# torch==2.13.0 first: that exact version is the CPU build; anything else pulls CUDA.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[service,dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/driftrec data fetch ml-1m
+	$(BIN)/driftrec evaluate --dataset ml-1m --protocol loo --models pop,itemknn,ease,default --k 10,20,50 --out runs
+
+test: install
+	$(BIN)/driftrec data fetch ml-100k
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_baselines.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+"""``python -m driftrec`` runs the CLI."""
+
+from driftrec.cli import app
+
+app()

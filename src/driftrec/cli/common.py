@@ -1,0 +1,38 @@
+"""Helpers shared by subcommands: config files and friendly failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import typer
+from rich.console import Console
+
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """A TOML or JSON file of model settings; ``[model]`` / ``[models.NAME]`` tables."""
+    if path is None:
+        return {}
+    if not path.exists():
+        raise fail(f"config file {path} does not exist")
+    text = path.read_text()
+    return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+
+
+def parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(k) for k in text.split(",") if k.strip()}))
+    except ValueError:
+        raise fail(f"--k must be comma-separated integers, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise fail(f"--k values must be positive, got {text!r}")
+    return ks
