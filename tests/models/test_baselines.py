@@ -45,5 +45,5 @@ def test_ease_beats_popularity_on_ml100k(ml100k: Dataset) -> None:
 
 
 def test_unknown_model_name_lists_known_ones() -> None:
-    with pytest.raises(ValueError, match="known models: .*ease"):
+    with pytest.raises(ValueError, match=r"known models: .*ease"):
         get_model_class("nope")
