@@ -13,6 +13,8 @@ MODELS: dict[str, str] = {
     "ease": "driftrec.models.ease:EASE",
     "sasrec": "driftrec.models.sequence:SASRec",
     "sasrec-text": "driftrec.models.sequence:SASRecText",
+    "sasrec": "driftrec.models.sequence:SASRec",
+    "sasrec-text": "driftrec.models.sequence:SASRecText",
 }
 ALIASES: dict[str, str] = {"default": "ease"}
 

@@ -1,0 +1,79 @@
+"""Hyper-parameters of the sequence model as one plain, JSON-safe record.
+
+Kept as a dataclass of numbers and strings so that it can live in ``model.json`` and in a
+``torch.load(weights_only=True)`` checkpoint without pickling any Python object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class SequenceConfig:
+    """Architecture and training settings; defaults are tuned for ML-1M on a 2-core CPU."""
+
+    #: Use the item's language-model text embedding as part of its representation.
+    use_text: bool = True
+    max_len: int = 200
+    hidden: int = 64
+    n_layers: int = 2
+    n_heads: int = 1
+    ffn_mult: int = 2
+    dropout: float = 0.3
+    #: Probability of dropping an item's ID embedding in training, so that the text
+    #: projection alone must carry meaning (what an unseen item has).
+    id_dropout: float = 0.0
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    batch_size: int = 128
+    max_epochs: int = 200
+    #: Stop after this many validation checks without improvement.
+    patience: int = 6
+    #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
+    eval_every: int = 2
+    valid_users: int = 2000
+    #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
+    time_budget_min: float = 0.0
+    seed: int = 42
+    #: Torch intra-op threads (0: ``min(4, os.cpu_count())``).
+    threads: int = 0
+    #: Use bfloat16 autocast for the heavy matmuls when the CPU supports it.
+    bf16: bool = False
+    #: Name of the text encoder whose item embeddings were used (recorded, not loaded).
+    encoder: str = ""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "max_len": self.max_len >= 1,
+            "hidden": self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
+            "n_layers": self.n_layers >= 0,
+            "n_heads": self.n_heads >= 1,
+            "ffn_mult": self.ffn_mult >= 1,
+            "dropout": 0.0 <= self.dropout < 1.0,
+            "id_dropout": 0.0 <= self.id_dropout < 1.0,
+            "lr": self.lr > 0,
+            "batch_size": self.batch_size >= 1,
+            "max_epochs": self.max_epochs >= 1,
+            "patience": self.patience >= 1,
+            "eval_every": self.eval_every >= 1,
+            "valid_users": self.valid_users >= 0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            values = {k: getattr(self, k) for k in bad}
+            raise ValueError(f"invalid sequence model setting(s) {values} (hidden must be "
+                             f"divisible by n_heads)")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SequenceConfig:
+        """Build from a dict, naming any key that is not a setting."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown sequence model setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,166 @@
+"""The causal transformer (SASRec-style) whose items are ID embedding + projected text.
+
+Index 0 of every item table is padding; catalogue item ``i`` is row ``i + 1``. Sequences
+are right-aligned (the most recent item is last) and positions are counted back from the
+most recent item, so the amount of left padding never changes a sequence's output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ItemTable(nn.Module):
+    """Every item's vector: a learned ID embedding plus a learned projection of its text.
+
+    An item with a text embedding but no trained ID row (a new item) keeps a meaningful
+    vector through the projection; the same table scores the output (tied weights).
+    """
+
+    def __init__(self, n_items: int, hidden: int, text: Tensor | None, id_dropout: float = 0.0):
+        super().__init__()
+        self.hidden = hidden
+        self.id_dropout = id_dropout
+        self.id_emb = nn.Embedding(n_items + 1, hidden, padding_idx=0)
+        nn.init.normal_(self.id_emb.weight, std=1.0 / math.sqrt(hidden))
+        with torch.no_grad():
+            self.id_emb.weight[0].zero_()
+        self.text_proj: nn.Linear | None = None
+        if text is not None:
+            self.register_buffer("text", _with_pad_row(_unit_rows(text)))
+            self.text_proj = nn.Linear(text.shape[1], hidden, bias=False)
+        else:
+            self.register_buffer("text", torch.zeros(n_items + 1, 0))
+
+    @property
+    def n_items(self) -> int:
+        return self.id_emb.num_embeddings - 1
+
+    def forward(self) -> Tensor:
+        """The table, shape ``(n_items + 1, hidden)``; row 0 (padding) is zero."""
+        ids = self.id_emb.weight
+        if self.training and self.id_dropout > 0 and self.text_proj is not None:
+            keep = torch.rand(ids.shape[0], 1, device=ids.device) >= self.id_dropout
+            ids = ids * keep
+        if self.text_proj is None:
+            return ids
+        return ids + self.text_proj(self.text)
+
+    @torch.no_grad()
+    def add_items(self, text: Tensor | None, count: int) -> None:
+        """Append ``count`` items with zero ID rows and the given text embeddings."""
+        old = self.id_emb.weight
+        new = torch.zeros(old.shape[0] + count, old.shape[1], dtype=old.dtype)
+        new[: old.shape[0]] = old
+        self.id_emb = nn.Embedding.from_pretrained(new, freeze=False, padding_idx=0)
+        if self.text_proj is not None:
+            if text is None or text.shape != (count, self.text.shape[1]):
+                raise ValueError(
+                    f"text embeddings for new items must have shape ({count}, "
+                    f"{self.text.shape[1]}), got {None if text is None else tuple(text.shape)}"
+                )
+            self.text = torch.cat([self.text, _unit_rows(text.float())])
+        else:
+            self.text = torch.zeros(new.shape[0], 0)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: masked self-attention, then a feed-forward layer."""
+
+    def __init__(self, hidden: int, n_heads: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.ln1 = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        self.ln2 = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, ffn_mult * hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_mult * hidden, hidden),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        b, length, h = x.shape
+        qkv = self.qkv(self.ln1(x)).view(b, length, 3, self.n_heads, h // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, length, h)))
+        return x + self.drop(self.ffn(self.ln2(x)))
+
+
+class SequenceNet(nn.Module):
+    """Item table, reversed positions, causal blocks; scores are dot products with the table."""
+
+    def __init__(
+        self,
+        n_items: int,
+        *,
+        hidden: int,
+        n_layers: int,
+        n_heads: int,
+        ffn_mult: int,
+        dropout: float,
+        max_len: int,
+        text: Tensor | None = None,
+        id_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.items = ItemTable(n_items, hidden, text, id_dropout)
+        self.pos = nn.Embedding(max_len, hidden)
+        nn.init.normal_(self.pos.weight, std=1.0 / math.sqrt(hidden))
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            Block(hidden, n_heads, ffn_mult, dropout) for _ in range(n_layers)
+        )
+        self.ln = nn.LayerNorm(hidden)
+        self.scale = math.sqrt(hidden)
+
+    def encode(self, seqs: Tensor, table: Tensor | None = None) -> Tensor:
+        """Hidden states ``(B, L, hidden)`` of right-aligned sequences (0 = padding)."""
+        if table is None:
+            table = self.items()
+        length = seqs.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
+        valid = seqs > 0
+        rev = torch.arange(length - 1, -1, -1, device=seqs.device)
+        x = table[seqs] * self.scale + self.pos(rev)[None]
+        x = self.drop(x) * valid[..., None]
+        mask = attention_mask(valid)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln(x)
+
+    def score_last(self, seqs: Tensor) -> Tensor:
+        """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
+        table = self.items()
+        h = self.encode(seqs, table)[:, -1]
+        return h @ table[1:].T
+
+
+def attention_mask(valid: Tensor) -> Tensor:
+    """Boolean ``(B, 1, L, L)`` mask: a query sees itself and earlier non-padding keys."""
+    length = valid.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
+    eye = torch.eye(length, dtype=torch.bool, device=valid.device)
+    return ((causal[None] & valid[:, None, :]) | eye[None])[:, None]
+
+
+def _unit_rows(x: Tensor) -> Tensor:
+    x = x.float()
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _with_pad_row(x: Tensor) -> Tensor:
+    return torch.cat([torch.zeros(1, x.shape[1], dtype=x.dtype), x])

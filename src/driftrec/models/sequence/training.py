@@ -1,0 +1,176 @@
+"""Training loop: full-softmax cross-entropy at every position, early stopping on NDCG@10.
+
+One right-aligned window per user with a loss at every position (SASRec with
+cross-entropy over the whole catalogue, as in Klenitskiy & Vasilev, RecSys 2023). The
+best weights by validation NDCG@10 are kept; Ctrl-C or the time budget stop training
+and keep them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from driftrec.models.sequence.batching import length_batches, right_align
+from driftrec.models.sequence.config import SequenceConfig
+from driftrec.models.sequence.network import SequenceNet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Holdout:
+    """Validation users: their input sequences, held-out next item and items to exclude."""
+
+    inputs: list[np.ndarray]
+    targets: np.ndarray
+
+
+@dataclass
+class TrainReport:
+    """What happened in training, for logs, benchmarks and ``model.json``."""
+
+    epochs: int = 0
+    best_epoch: int = 0
+    best_ndcg10: float = float("nan")
+    seconds: float = 0.0
+    stopped_by: str = "max_epochs"
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def split_holdout(
+    seqs: list[np.ndarray], n_users: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], Holdout | None]:
+    """Hold out the last item of up to ``n_users`` users with at least three events."""
+    eligible = np.flatnonzero([len(s) >= 3 for s in seqs])
+    if n_users <= 0 or len(eligible) == 0:
+        return seqs, None
+    chosen = np.sort(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False))
+    train = list(seqs)
+    inputs, targets = [], []
+    for u in chosen:
+        train[u] = seqs[u][:-1]
+        inputs.append(seqs[u][:-1])
+        targets.append(int(seqs[u][-1]))
+    return train, Holdout(inputs, np.asarray(targets, dtype=np.int64))
+
+
+def sequence_loss(net: SequenceNet, batch: list[np.ndarray], max_len: int) -> torch.Tensor:
+    """Mean cross-entropy of the next item over the full catalogue, at every position."""
+    windows = [s[-(max_len + 1):] for s in batch]
+    inputs = right_align([w[:-1] for w in windows], max_len)
+    targets = right_align([w[1:] for w in windows], max_len)
+    table = net.items()
+    hidden = net.encode(inputs, table)
+    keep = targets > 0
+    logits = hidden[keep] @ table[1:].T
+    return F.cross_entropy(logits.float(), targets[keep] - 1)
+
+
+@torch.no_grad()
+def holdout_ndcg(net: SequenceNet, holdout: Holdout, max_len: int, batch_size: int = 256) -> float:
+    """NDCG@10 of the held-out items, ranking all items with seen items excluded."""
+    net.eval()
+    total = 0.0
+    for start in range(0, len(holdout.targets), batch_size):
+        inputs = holdout.inputs[start : start + batch_size]
+        targets = torch.from_numpy(holdout.targets[start : start + batch_size])
+        scores = net.score_last(right_align(inputs, max_len)).float()
+        for row, seq in enumerate(inputs):
+            scores[row, torch.from_numpy(np.asarray(seq, dtype=np.int64))] = -math.inf
+        target_score = scores.gather(1, targets[:, None])
+        rank = (scores > target_score).sum(1)
+        gain = torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), torch.zeros(()))
+        total += float(gain.sum())
+    net.train()
+    return total / max(1, len(holdout.targets))
+
+
+def train_network(
+    net: SequenceNet,
+    seqs: list[np.ndarray],
+    holdout: Holdout | None,
+    cfg: SequenceConfig,
+    *,
+    show_progress: bool = True,
+) -> TrainReport:
+    """Fit ``net`` in place on user sequences; returns with the best weights loaded."""
+    rng = np.random.default_rng(cfg.seed)
+    seqs = [s for s in seqs if len(s) >= 2]
+    if not seqs:
+        raise ValueError("no user has at least two events: nothing to learn a sequence from")
+    lengths = np.asarray([min(len(s) - 1, cfg.max_len) for s in seqs])
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
+    )
+    report = TrainReport()
+    best_state = copy.deepcopy(net.state_dict())
+    best, bad_checks = -1.0, 0
+    start = time.perf_counter()
+    net.train()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
+    n_batches = math.ceil(len(seqs) / cfg.batch_size)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} epochs"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+    )
+    try:
+        with progress:
+            task = progress.add_task("sequence model", total=cfg.max_epochs, status="")
+            for epoch in range(1, cfg.max_epochs + 1):
+                losses = []
+                for batch_idx in length_batches(lengths, cfg.batch_size, rng):
+                    with autocast:
+                        loss = sequence_loss(net, [seqs[i] for i in batch_idx], cfg.max_len)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                    optimiser.step()
+                    losses.append(float(loss.detach()))
+                report.epochs = epoch
+                entry = {"epoch": float(epoch), "loss": float(np.mean(losses)),
+                         "seconds": time.perf_counter() - start}
+                status = f"loss {entry['loss']:.4f}"
+                if holdout is not None and (epoch % cfg.eval_every == 0 or epoch == 1):
+                    with autocast:
+                        ndcg = holdout_ndcg(net, holdout, cfg.max_len)
+                    entry["valid_ndcg10"] = ndcg
+                    if ndcg > best:
+                        best, bad_checks = ndcg, 0
+                        best_state = copy.deepcopy(net.state_dict())
+                        report.best_epoch, report.best_ndcg10 = epoch, ndcg
+                    else:
+                        bad_checks += 1
+                    status += f"  valid NDCG@10 {ndcg:.4f} (best {best:.4f} @ {report.best_epoch})"
+                report.history.append(entry)
+                log.info("epoch %d (%d batches): %s", epoch, n_batches, status)
+                progress.update(task, advance=1, status=status)
+                if holdout is not None and bad_checks >= cfg.patience:
+                    report.stopped_by = "early_stopping"
+                    break
+                elapsed_min = (time.perf_counter() - start) / 60
+                if cfg.time_budget_min and elapsed_min >= cfg.time_budget_min:
+                    report.stopped_by = "time_budget"
+                    break
+    except KeyboardInterrupt:
+        report.stopped_by = "interrupted"
+        log.warning("training interrupted after %d epochs; keeping the best weights", report.epochs)
+    if holdout is None:
+        best_state = copy.deepcopy(net.state_dict())
+        report.best_epoch = report.epochs
+    net.load_state_dict(best_state)
+    net.eval()
+    report.seconds = time.perf_counter() - start
+    return report

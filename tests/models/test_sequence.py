@@ -1,0 +1,170 @@
+"""Sequence model: learning, causality, padding, checkpoints and new items, on tiny data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from driftrec.data.dataset import Dataset, Histories
+from driftrec.models.base import Recommender
+from driftrec.models.registry import create_model
+from driftrec.models.sequence import SASRec, SASRecText
+from driftrec.models.sequence import training as training_module
+from driftrec.models.sequence.batching import right_align
+
+N_ITEMS = 24
+TINY = dict(hidden=16, n_layers=1, n_heads=2, max_len=12, batch_size=8, dropout=0.1,
+            lr=1e-2, threads=1, valid_users=0, max_epochs=8)
+
+
+def cyclic_dataset(n_users: int = 30, length: int = 14, seed: int = 0) -> Dataset:
+    """Users walk the catalogue in steps of one from a random start: a learnable order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        start = int(rng.integers(N_ITEMS))
+        for t in range(length):
+            rows.append((f"u{u}", f"i{(start + t) % N_ITEMS}", t))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)]})
+    return Dataset.from_frames(events, items)
+
+
+def text_embeddings(n: int = N_ITEMS, dim: int = 8, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fitted_text_model() -> SASRecText:
+    model = SASRecText(**TINY)
+    model.show_progress = False
+    return model.fit(cyclic_dataset(), item_embeddings=text_embeddings())
+
+
+def test_both_variants_are_trainable_by_name():
+    ds = cyclic_dataset(n_users=10)
+    id_only = create_model("sasrec", **{**TINY, "max_epochs": 1})
+    with_text = create_model("sasrec-text", **{**TINY, "max_epochs": 1})
+    id_only.fit(ds)
+    with_text.fit(ds, item_embeddings=text_embeddings())
+    hist = Histories.from_item_lists([[1, 2, 3]])
+    assert id_only.score(hist).shape == with_text.score(hist).shape == (1, N_ITEMS)
+    assert not id_only.config["use_text"] and with_text.config["use_text"]
+
+
+def test_training_loss_decreases(fitted_text_model):
+    losses = [e["loss"] for e in fitted_text_model.report.history]
+    assert len(losses) == TINY["max_epochs"]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_learns_the_next_item_in_the_walk(fitted_text_model):
+    scores = fitted_text_model.score(Histories.from_item_lists([[5, 6, 7, 8]]))
+    # item i{9} has dense index 9 (items table order)
+    assert int(np.argmax(scores[0])) == 9
+
+
+def test_early_stopping_tracks_validation_ndcg():
+    model = SASRec(**{**TINY, "valid_users": 10, "eval_every": 1, "patience": 2, "max_epochs": 30})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    checked = [e["valid_ndcg10"] for e in model.report.history if "valid_ndcg10" in e]
+    assert checked and model.report.best_ndcg10 == pytest.approx(max(checked))
+    assert model.report.best_ndcg10 > 0.3
+
+
+def test_no_position_sees_the_future(fitted_text_model):
+    net = fitted_text_model.net
+    a = right_align([np.array([3, 4, 5, 6, 7, 8])], 12)
+    b = a.clone()
+    b[0, -1] = 20  # change only the most recent item
+    b[0, -2] = 15
+    with torch.no_grad():
+        ha, hb = net.encode(a), net.encode(b)
+    assert torch.allclose(ha[0, :-2], hb[0, :-2], atol=1e-6)
+    assert not torch.allclose(ha[0, -1], hb[0, -1])
+
+
+def test_padding_does_not_change_scores(fitted_text_model):
+    short = [2, 3, 4]
+    alone = fitted_text_model.score(Histories.from_item_lists([short]))
+    batched = fitted_text_model.score(Histories.from_item_lists([short, list(range(11))]))
+    np.testing.assert_allclose(alone[0], batched[0], rtol=1e-5, atol=1e-5)
+
+
+def test_score_uses_only_the_last_max_len_items(fitted_text_model):
+    recent = list(range(12))
+    longer = [20, 21, 22, *recent]
+    s = fitted_text_model.score(Histories.from_item_lists([recent, longer]))
+    np.testing.assert_allclose(s[0], s[1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_new_event_changes_the_next_recommendation(fitted_text_model):
+    s = fitted_text_model.score(Histories.from_item_lists([[1, 2, 3], [1, 2, 3, 10]]))
+    assert int(np.argmax(s[0])) != int(np.argmax(s[1]))
+
+
+def test_seeded_training_is_reproducible():
+    ds = cyclic_dataset(n_users=12)
+    runs = []
+    for _ in range(2):
+        model = SASRec(**{**TINY, "max_epochs": 2})
+        model.show_progress = False
+        runs.append(model.fit(ds).score(Histories.from_item_lists([[1, 2]])))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_checkpoint_round_trips_with_weights_only(fitted_text_model, tmp_path):
+    fitted_text_model.save(tmp_path / "seq")
+    raw = torch.load(tmp_path / "seq" / "sequence.pt", weights_only=True)
+    assert raw["item_ids"][:2] == ["i0", "i1"] and raw["config"]["hidden"] == 16
+    loaded = Recommender.load(tmp_path / "seq")
+    assert isinstance(loaded, SASRecText)
+    hist = Histories.from_item_lists([[4, 5, 6], [0]])
+    np.testing.assert_allclose(loaded.score(hist), fitted_text_model.score(hist), atol=1e-6)
+
+
+def test_unseen_item_with_text_gets_a_finite_meaningful_score(fitted_text_model, tmp_path):
+    fitted_text_model.save(tmp_path / "seq")
+    model = Recommender.load(tmp_path / "seq")
+    text = text_embeddings()
+    # a new item whose text is the text of item 9 (the walk's next item after 8)
+    model.add_items(["new"], text[[9]])
+    assert model.n_items == N_ITEMS + 1
+    scores = model.score(Histories.from_item_lists([[5, 6, 7, 8]]))[0]
+    assert np.isfinite(scores).all()
+    assert scores[N_ITEMS] > np.median(scores[:N_ITEMS])
+    model.save(tmp_path / "grown")
+    assert Recommender.load(tmp_path / "grown").n_items == N_ITEMS + 1
+
+
+def test_bad_inputs_name_the_problem():
+    with pytest.raises(ValueError, match="hidden"):
+        SASRec(hidden=10, n_heads=3)
+    with pytest.raises(ValueError, match="unknown sequence model setting"):
+        SASRec(hiden=10)
+    with pytest.raises(ValueError, match="item_embeddings must have shape"):
+        SASRecText(**TINY).fit(cyclic_dataset(), item_embeddings=np.zeros((3, 4)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SASRec().score(Histories.from_item_lists([[1]]))
+
+
+def test_ctrl_c_keeps_the_best_weights(monkeypatch):
+    calls = {"n": 0}
+    real_loss = training_module.sequence_loss
+
+    def interrupt_later(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "sequence_loss", interrupt_later)
+    model = SASRec(**{**TINY, "valid_users": 10, "eval_every": 1, "max_epochs": 50})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    assert model.report.stopped_by == "interrupted"
+    assert 1 <= model.report.best_epoch <= model.report.epochs
+    assert np.isfinite(model.score(Histories.from_item_lists([[1, 2]]))).all()
