@@ -1,0 +1,66 @@
+"""``driftrec serve``: run the REST service with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    model_dir: Path | None = typer.Option(None, help="Trained model directory (or a folder of "
+                                          "versions, the newest is served)."),
+    db: str | None = typer.Option(None, help="Database URL (default: DRIFTREC_DATABASE_URL "
+                                  "or sqlite:///./driftrec.db)."),
+    host: str | None = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="TCP port (default 8000)."),
+    config: Path | None = typer.Option(None, help="TOML settings file (DRIFTREC_* names)."),
+    encoder: str | None = typer.Option(None, help="Text encoder: minilm, use, hashing or a "
+                                       "sentence-transformers folder."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve recommendations over HTTP (API under /v1, docs at /docs)."""
+    import uvicorn
+
+    from driftrec.config import load_settings
+    from driftrec.service import create_app
+
+    settings = load_settings(config, database_url=db, model_dir=model_dir, host=host,
+                             port=port, encoder=encoder)
+    bind = settings.host
+    if not settings.auth_enabled and not _is_loopback(bind):
+        log.warning("no API keys configured: binding to %s instead of %s; set "
+                    "DRIFTREC_API_KEYS_READ and DRIFTREC_API_KEYS_ADMIN to serve other hosts",
+                    LOOPBACK, bind)
+        bind = LOOPBACK
+    app = create_app(settings)
+    log.info("serving on http://%s:%d (model %s)", bind, settings.port,
+             app.state.core.model_version)
+    # The access log prints request paths, which carry raw user ids: the service logs
+    # route templates itself instead.
+    uvicorn.run(app, host=bind, port=settings.port, log_level=log_level.lower(),
+                access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    typer.run(serve)

@@ -1,0 +1,270 @@
+"""The serving pipeline: candidates -> scores -> filters -> diversity -> reasons.
+
+Signals, from weakest to strongest (a stronger one overrides a weaker one per item):
+
+1. **popularity**: ``0.5 * log(1 + events) / max`` over events in the store, for everyone;
+2. **content**: cosine between the user's interest vector and the item's text vector,
+   times ``new_item_weight``; used for items the model does not know (new items) and for
+   every item when the model has nothing to say about this user;
+3. **model**: the configured model's scores from the user's recent stored events,
+   min-max scaled to 0..1 over the catalogue.
+
+Hidden items are never returned, seen items only when asked. With ``diversity > 0`` the top
+candidates are re-ranked by MMR over item text vectors. Each item says which signal put it
+there (``source``) and, when asked, why in words (``reasons``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from driftrec.data.dataset import Histories
+from driftrec.interest.state import InterestState
+from driftrec.recommend import reasons as why
+from driftrec.recommend.catalogue import Catalogue
+from driftrec.recommend.diversity import mmr
+from driftrec.recommend.interest import interest_vector, load_state
+from driftrec.recommend.models import LoadedModel, ModelHolder
+from driftrec.store import Store, StoredEvent
+
+log = logging.getLogger(__name__)
+
+POPULARITY_WEIGHT = 0.5
+QUERY_USER_WEIGHT = 0.25
+REASON_HISTORY = 30
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    source: str
+    title: str
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Universe:
+    """Every recommendable item id: the catalogue's, then model-only ones."""
+
+    key: tuple
+    ids: np.ndarray
+    model_col: np.ndarray
+    cat_row: np.ndarray
+    vectors: np.ndarray
+    has_vector: np.ndarray
+    hidden: np.ndarray
+
+
+@dataclass
+class UserContext:
+    """What the store knows about one user, read once per request."""
+
+    user_key: str
+    events: list[StoredEvent]
+    state: InterestState
+    n_events: int
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        return interest_vector(self.state) if self.state.n_events else None
+
+
+class RecommendationEngine:
+    """Answers recommendation, similar-item and free-text queries for one service process."""
+
+    def __init__(self, store: Store, catalogue: Catalogue, models: ModelHolder, *,
+                 history_length: int = 200, new_item_weight: float = 0.8,
+                 popularity_ttl_s: float = 10.0) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.models = models
+        self.history_length = history_length
+        self.new_item_weight = new_item_weight
+        self.popularity_ttl_s = popularity_ttl_s
+        self._universe: _Universe | None = None
+        self._pop: tuple[float, dict[str, int]] = (0.0, {})
+        self._lock = threading.Lock()
+
+    # -- shared state ---------------------------------------------------------------
+    def universe(self) -> _Universe:
+        loaded = self.models.current
+        key = (loaded.version if loaded else None, self.catalogue.seq, len(self.catalogue))
+        u = self._universe
+        if u is not None and u.key == key:
+            return u
+        with self._lock:
+            ids = list(self.catalogue.ids)
+            extra = [i for i in (loaded.item_pos if loaded else {}) if i not in
+                     self.catalogue.pos]
+            all_ids = np.asarray(ids + extra, dtype=object)
+            pos = loaded.item_pos if loaded else {}
+            model_col = np.fromiter((pos.get(i, -1) for i in all_ids), dtype=np.int64,
+                                    count=len(all_ids))
+            cat_row = np.concatenate([np.arange(len(ids)), np.full(len(extra), -1)]
+                                     ).astype(np.int64)
+            vecs, has, hidden = self._vectors(len(all_ids), len(ids))
+            self._universe = _Universe(key, all_ids, model_col, cat_row, vecs, has, hidden)
+            return self._universe
+
+    def popularity(self) -> dict[str, int]:
+        stamp, counts = self._pop
+        if time.monotonic() - stamp > self.popularity_ttl_s:
+            counts = self.store.item_popularity()
+            self._pop = (time.monotonic(), counts)
+        return counts
+
+    def user_context(self, user_key: str) -> UserContext:
+        events = self.store.user_events(user_key, limit=self.history_length)
+        data, n = self.store.get_state(user_key)
+        return UserContext(user_key, events, load_state(data, user_key, self.catalogue.dim), n)
+
+    def _vectors(self, n: int, n_cat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Text vectors, has-vector and hidden flags aligned with the universe."""
+        cat = self.catalogue
+        vecs = np.zeros((n, cat.dim), dtype=np.float32)
+        has = np.zeros(n, dtype=bool)
+        hidden = np.zeros(n, dtype=bool)
+        vecs[:n_cat] = cat.vectors[:n_cat]
+        has[:n_cat] = cat.has_vector[:n_cat]
+        hidden[:n_cat] = cat.hidden[:n_cat]
+        return vecs, has, hidden
+
+    # -- scoring --------------------------------------------------------------------
+    def _model_scores(self, loaded: LoadedModel, events: list[StoredEvent]) -> np.ndarray | None:
+        known = [e for e in events if e.item_id in loaded.item_pos]
+        hist = Histories(
+            users=np.array([-1], dtype=np.int64),
+            items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
+            timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
+            values=[np.array([e.value for e in known], dtype=np.float32)],
+            event_types=[np.array([e.event_type for e in known], dtype=object)],
+        )
+        scores = np.asarray(loaded.model.score(hist), dtype=np.float64)[0]
+        finite = np.isfinite(scores)
+        if not finite.any():
+            return None
+        lo, hi = scores[finite].min(), scores[finite].max()
+        if hi <= lo:
+            return None  # the model has nothing to say about this user
+        out = np.where(finite, (scores - lo) / (hi - lo), 0.0)
+        return out
+
+    def _score(self, u: _Universe, ctx: UserContext, vecs: np.ndarray, has: np.ndarray,
+               query_vec: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        n = len(u.ids)
+        score = np.zeros(n)
+        source = np.full(n, "popularity", dtype=object)
+        counts = self.popularity()
+        if counts:
+            pop = np.log1p(np.fromiter((counts.get(i, 0) for i in u.ids), float, count=n))
+            if pop.max() > 0:
+                score = POPULARITY_WEIGHT * pop / pop.max()
+        uvec = ctx.vector
+        if query_vec is not None:
+            sim = vecs @ query_vec
+            if uvec is not None:
+                sim = (1 - QUERY_USER_WEIGHT) * sim + QUERY_USER_WEIGHT * (vecs @ uvec)
+            score = np.where(has, np.clip(sim, 0.0, None), -np.inf)
+            source[:] = "query"
+            return score, source
+        loaded = self.models.current
+        model_part = self._model_scores(loaded, ctx.events) if loaded is not None else None
+        if uvec is not None:
+            content = self.new_item_weight * np.clip(vecs @ uvec, 0.0, None)
+            use = has & ((u.model_col < 0) | (model_part is None))
+            score = np.where(use, content, score)
+            source[use] = "content"
+        if model_part is not None:
+            known = u.model_col >= 0
+            score = np.where(known, model_part[np.maximum(u.model_col, 0)], score)
+            source[known] = loaded.source
+        return score, source
+
+    def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
+                  diversity: float = 0.0, explain: bool = True,
+                  query: str | None = None, query_vec: np.ndarray | None = None,
+                  segment: str | None = None) -> list[Recommendation]:
+        """Top-``k`` items for a user (or for free text, optionally personalised)."""
+        u = self.universe()
+        vecs, has, hidden = u.vectors, u.has_vector, u.hidden
+        ctx = self.user_context(user_key) if user_key else None
+        if ctx is None:
+            ctx = UserContext("", [], load_state(None, "", self.catalogue.dim), 0)
+        score, source = self._score(u, ctx, vecs, has, query_vec)
+        score = np.where(hidden, -np.inf, score)
+        if exclude_seen and user_key:
+            seen = self.store.seen_items(user_key)
+            if seen:
+                mask = np.fromiter((i in seen for i in u.ids), bool, count=len(u.ids))
+                score = np.where(mask, -np.inf, score)
+        valid = np.flatnonzero(np.isfinite(score))
+        if not len(valid):
+            return []
+        pool = max(k * 5, 50) if diversity > 0 else k
+        if len(valid) > pool:
+            top = np.argpartition(-score[valid], pool - 1)[:pool]
+            valid = valid[top]
+        # stable order: score desc, then universe position
+        valid = valid[np.lexsort((valid, -score[valid]))]
+        picked = valid[mmr(score[valid], vecs[valid], k, diversity)]
+        recs = [Recommendation(str(u.ids[i]), float(score[i]), str(source[i]),
+                               self.catalogue.title(str(u.ids[i]))) for i in picked]
+        if explain:
+            self._explain(recs, u, ctx, vecs, has, query, segment)
+        return recs
+
+    def similar(self, item_id: str, k: int = 10) -> list[Recommendation]:
+        """Items whose text is closest to ``item_id``'s (hidden items and itself left out)."""
+        cat = self.catalogue
+        vec = cat.vector(item_id)
+        if vec is None:
+            return []
+        sims = np.where(cat.has_vector & ~cat.hidden, cat.vectors @ vec, -np.inf)
+        sims[cat.pos[item_id]] = -np.inf
+        valid = np.flatnonzero(np.isfinite(sims))
+        order = valid[np.lexsort((valid, -sims[valid]))][:k]
+        title = cat.title(item_id)
+        return [Recommendation(cat.ids[i], float(sims[i]), "content", cat.titles[i],
+                               [f"similar to {title}"]) for i in order]
+
+    # -- reasons --------------------------------------------------------------------
+    def _explain(self, recs: list[Recommendation], u: _Universe, ctx: UserContext,
+                 vecs: np.ndarray, has: np.ndarray, query: str | None,
+                 segment: str | None) -> None:
+        cat = self.catalogue
+        liked = [e for e in ctx.events[-REASON_HISTORY:]
+                 if not (e.event_type == "rating" and e.value <= 2.0)]
+        hist_vecs = [(e, cat.vector(e.item_id)) for e in liked]
+        hist_vecs = [(e, v) for e, v in hist_vecs if v is not None]
+        hv = np.stack([v for _, v in hist_vecs]) if hist_vecs else None
+        pos = {str(x): i for i, x in enumerate(u.ids)}
+        for rec in recs:
+            i = pos[rec.item_id]
+            item_vec = vecs[i] if has[i] else None
+            nearest: list[StoredEvent] = []
+            if hv is not None and item_vec is not None:
+                nearest = [hist_vecs[j][0] for j in why.closest(hv, item_vec)]
+            if rec.source == "query":
+                rec.reasons.append(why.matches_query(query or ""))
+                if nearest:
+                    rec.reasons.append(why.similar_to_interest(
+                        cat.title(nearest[0].item_id), new_item=False))
+            elif rec.source == "content":
+                topic = cat.title(nearest[0].item_id) if nearest else "what you engaged with"
+                rec.reasons.append(why.similar_to_interest(topic, new_item=u.model_col[i] < 0))
+            elif rec.source == "popularity":
+                rec.reasons.append(why.popular(segment))
+            else:
+                basis = nearest or liked[-2:][::-1]
+                if basis:
+                    titles = list(dict.fromkeys(cat.title(e.item_id) for e in basis))
+                    latest = max(basis, key=lambda e: (e.timestamp, e.seq))
+                    rec.reasons.append(why.because_recent(titles, latest.event_type))
+                else:
+                    rec.reasons.append(f"recommended by the {rec.source} model")

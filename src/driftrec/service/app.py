@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+import driftrec
+from driftrec.config import Settings, load_settings
+from driftrec.service.core import ServiceCore
+from driftrec.service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from driftrec.service.routes import admin, events, health, items, query, users
+from driftrec.text import TextEncoder
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Recommendations from a living interest state.
+
+Every event moves the user's interest at once; the next recommendation reflects it.
+Reads need an API key with the read or admin role, writes an admin key (`X-API-Key`).
+User ids are pseudonymised before they are stored.
+"""
+
+
+def _field_message(errors: list[dict]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None = None
+               ) -> FastAPI:
+    """Build the service; opens the database (migrating it) and loads the model now."""
+    settings = settings or load_settings()
+    core = ServiceCore(settings, encoder=encoder)
+    if not settings.auth_enabled:
+        log.warning("no API keys configured: the API is open to anyone who can reach it; "
+                    "serve on localhost only or set DRIFTREC_API_KEYS_READ/_ADMIN")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        core.close()
+
+    app = FastAPI(title="driftrec", version=driftrec.__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.core = core
+    app.state.metrics = metrics = Metrics()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors, "message": _field_message(errors)},
+                            status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc.orig.__class__.__name__)
+        return JSONResponse({"detail": "the database is unavailable; retry later"},
+                            status_code=503, headers={"Retry-After": "1"})
+
+    for module in (events, users, items, query, admin, health):
+        app.include_router(module.router)
+    try:
+        from driftrec.web.routes import router as web_router
+    except ImportError:  # dashboard templates are optional
+        pass
+    else:
+        app.include_router(web_router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,193 @@
+"""Everything one service process holds: store, encoder, catalogue, model and engine.
+
+Request handlers call the methods here; they keep the order that makes the API's promises
+true: events are committed together with the user's new interest state before a handler
+returns, and every request first pulls what other processes changed (items, active model).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftrec.config import Settings
+from driftrec.data.schema import ITEM_ID
+from driftrec.models.bundle import CATALOGUE_DIR
+from driftrec.recommend.catalogue import Catalogue
+from driftrec.recommend.encoding import item_text, load_encoder, to_bytes
+from driftrec.recommend.interest import apply_events, load_state
+from driftrec.recommend.models import ModelHolder, load_model
+from driftrec.recommend.pipeline import RecommendationEngine
+from driftrec.recommend.profile import Projection
+from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
+from driftrec.text import TextEncoder, encode_texts, item_texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ItemWrite:
+    item_id: str
+    title: str
+    text: str
+    attributes: dict[str, Any]
+    hidden: bool = False
+
+
+class ServiceCore:
+    """One process's view of the service (see module docstring)."""
+
+    def __init__(self, settings: Settings, encoder: TextEncoder | None = None) -> None:
+        self.settings = settings
+        secret = settings.id_secret.get_secret_value() if settings.id_secret else None
+        self.store = Store(settings.database_url, secret)
+        self.encoder = encoder or load_encoder(settings.encoder)
+        self.catalogue = Catalogue(dim=int(self.encoder.dim))
+        self.models = ModelHolder()
+        self.projection = Projection()
+        self._reload_lock = threading.Lock()
+        self._reembed_stale_items()
+        self.catalogue.sync(self.store)
+        self._load_initial_model()
+        self.engine = RecommendationEngine(
+            self.store, self.catalogue, self.models, history_length=settings.history_length,
+            new_item_weight=settings.new_item_weight,
+            popularity_ttl_s=settings.popularity_ttl_s)
+        self.started_at = time.time()
+
+    # -- start-up -------------------------------------------------------------------
+    def _reembed_stale_items(self) -> None:
+        stale = self.store.items_with_encoder_other_than(self.encoder.name)
+        if stale:
+            log.info("embedding %d items with encoder %s", len(stale), self.encoder.name)
+            self._write_items([ItemWrite(r.item_id, r.title, r.text, r.attributes, r.hidden)
+                               for r in stale], sync=False)
+
+    def import_catalogue(self, model_dir: str | Path) -> int:
+        """Add the items of a trained-model bundle that the store does not have yet.
+
+        Items written through the API win: an item already stored is left as it is.
+        """
+        path = Path(model_dir) / CATALOGUE_DIR / "items.parquet"
+        if not path.is_file():
+            return 0
+        items = pd.read_parquet(path)
+        items[ITEM_ID] = items[ITEM_ID].astype(str)
+        have = set(self.catalogue.ids)
+        new = items[~items[ITEM_ID].isin(have)].reset_index(drop=True)
+        if new.empty:
+            return 0
+        log.info("importing %d catalogue items from %s", len(new), path)
+        texts = item_texts(new)
+        vecs = encode_texts(texts, self.encoder, use_cache=False, progress=False)
+        records = []
+        for row, vec in zip(new.to_dict("records"), vecs, strict=True):
+            attrs = {k: v for k, v in row.items()
+                     if k not in (ITEM_ID, "title") and v not in (None, "", "nan")}
+            records.append(ItemRecord(row[ITEM_ID], str(row.get("title") or ""), "", attrs,
+                                      False, to_bytes(vec), self.encoder.name))
+        for start in range(0, len(records), 1000):
+            self.store.upsert_items(records[start:start + 1000])
+        self.catalogue.sync(self.store)
+        return len(records)
+
+    def _load_initial_model(self) -> None:
+        if self.settings.model_dir is not None:
+            loaded = load_model(self.settings.model_dir)
+            self.import_catalogue(loaded.path)
+            self.models.swap(loaded)
+            self.store.set_active_model(loaded.version, loaded.path, loaded.name)
+            return
+        active = self.store.active_model()
+        if active is not None:
+            try:
+                self.models.swap(load_model(active[1]))
+            except Exception as exc:  # a model another process served may be gone
+                log.warning("cannot load the active model %s: %s", active[0], exc)
+        else:
+            log.warning("no model configured: serving content and popularity only")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- keeping processes in step --------------------------------------------------
+    def refresh(self) -> None:
+        """Pull items changed elsewhere and switch to the model every process should serve."""
+        meta = self.store.meta_values()
+        if int(meta.get("item_seq", 0)) != self.catalogue.seq:
+            self.catalogue.sync(self.store)
+        active = meta.get("active_model")
+        current = self.models.current
+        if active and (current is None or current.version != active):
+            with self._reload_lock:
+                current = self.models.current
+                if current is None or current.version != active:
+                    found = self.store.active_model()
+                    if found is not None:
+                        try:
+                            self.models.swap(load_model(found[1]))
+                        except Exception as exc:
+                            log.warning("cannot switch to model %s: %s", found[0], exc)
+
+    @property
+    def model_version(self) -> str:
+        current = self.models.current
+        return current.version if current is not None else "none"
+
+    # -- writes ---------------------------------------------------------------------
+    def ingest(self, events: list[NewEvent]) -> tuple[int, int]:
+        """Store events and update interest states in one transaction."""
+        texts = sorted({e.text for e in events if e.text})
+        vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
+        dim = self.catalogue.dim
+
+        def update(user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
+            state = load_state(data, user_key, dim)
+            apply_events(state, new, self.catalogue, vecs)
+            return state.to_dict()
+
+        return self.store.add_events(events, update)
+
+    def _write_items(self, items: list[ItemWrite], *, sync: bool = True) -> int:
+        texts = [item_text(i.title, i.text, i.attributes) or i.item_id for i in items]
+        vecs = self.encoder.encode(texts)
+        records = [ItemRecord(i.item_id, i.title, i.text, i.attributes, i.hidden,
+                              to_bytes(v), self.encoder.name)
+                   for i, v in zip(items, vecs, strict=True)]
+        seq = self.store.upsert_items(records)
+        if sync:
+            self.catalogue.sync(self.store)
+        return seq
+
+    def upsert_items(self, items: list[ItemWrite]) -> int:
+        """Embed and store items; they are recommendable when this returns."""
+        self._write_items(items)
+        return len(items)
+
+    def hide_item(self, item_id: str) -> bool:
+        found = self.store.set_hidden(item_id, True)
+        if found:
+            self.catalogue.sync(self.store)
+        return found
+
+    def reload(self, model_dir: str | None) -> tuple[str, str | None, str]:
+        """Load a model version and make it the one every process serves."""
+        path = model_dir or (str(self.settings.model_dir) if self.settings.model_dir else None)
+        if path is None:
+            raise ValueError("no model_dir given and none configured")
+        with self._reload_lock:
+            loaded = load_model(path)
+            self.import_catalogue(loaded.path)
+            previous = self.models.swap(loaded)
+            self.store.set_active_model(loaded.version, loaded.path, loaded.name)
+        return loaded.version, previous.version if previous else None, loaded.name
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode([text])[0]

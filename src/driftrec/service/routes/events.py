@@ -1,0 +1,46 @@
+"""``POST /v1/events``: durable, idempotent event ingestion with live interest updates."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from driftrec.service.auth import require_admin
+from driftrec.service.core import ServiceCore
+from driftrec.service.routes.deps import check_id, check_text, core, reject
+from driftrec.service.schemas import EventBatch, EventsAccepted
+from driftrec.store import NewEvent
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.post("/events", response_model=EventsAccepted, dependencies=[Depends(require_admin)],
+             summary="Record one or many events")
+def post_events(batch: EventBatch, request: Request,
+                c: ServiceCore = Depends(core)) -> EventsAccepted:
+    """Store the events and update each user's interest state before answering.
+
+    A repeated ``event_id`` is counted in ``duplicates`` and not stored again, so a client
+    may retry a batch whose answer it never saw.
+    """
+    if len(batch.events) > c.settings.max_batch_events:
+        raise reject("body.events", f"at most {c.settings.max_batch_events} events per request",
+                     413)
+    now = int(time.time())
+    events = []
+    for i, e in enumerate(batch.events):
+        check_id(c, f"body.events.{i}.user_id", e.user_id)
+        check_id(c, f"body.events.{i}.item_id", e.item_id)
+        check_id(c, f"body.events.{i}.event_id", e.event_id)
+        check_text(c, f"body.events.{i}.text", e.text)
+        events.append(NewEvent(
+            user_id=e.user_id, item_id=e.item_id, event_type=e.event_type,
+            value=1.0 if e.value is None else float(e.value),
+            timestamp=now if e.timestamp is None else int(e.timestamp),
+            text=e.text or None, event_id=e.event_id))
+    accepted, duplicates = c.ingest(events)
+    metrics = request.app.state.metrics
+    metrics.events.inc(accepted)
+    metrics.duplicates.inc(duplicates)
+    return EventsAccepted(accepted=accepted, duplicates=duplicates)

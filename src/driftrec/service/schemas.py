@@ -1,0 +1,168 @@
+"""Request and response bodies of the REST API, with the limits and examples the OpenAPI
+schema publishes. Hard caps live here; settings may lower them (checked in the handlers).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Hard upper bounds; ``Settings`` limits must not exceed these.
+MAX_ID = 256
+MAX_TEXT = 20_000
+MAX_BATCH = 10_000
+MAX_K = 1000
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID, examples=["u1"])]
+
+
+def parse_timestamp(value: Any) -> int:
+    """Unix seconds from an int/float or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be unix seconds or an ISO-8601 string, not a boolean")
+    if isinstance(value, (int, float)):
+        if value != value or not 0 <= value <= MAX_TIMESTAMP:
+            raise ValueError(f"timestamp must be between 0 and {MAX_TIMESTAMP} unix seconds")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return parse_timestamp(int(text))
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("timestamp must be unix seconds or an ISO-8601 string "
+                             "like 2024-05-01T12:00:00Z") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return parse_timestamp(dt.timestamp())
+    raise ValueError("timestamp must be unix seconds or an ISO-8601 string")
+
+
+class EventIn(BaseModel):
+    """One user action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: ExternalId
+    item_id: ExternalId = Field(examples=["i9"])
+    event_type: str = Field("click", min_length=1, max_length=32,
+                            pattern=r"^[a-z][a-z0-9_]*$", examples=["click"])
+    value: float | None = Field(None, allow_inf_nan=False, ge=-1e9, le=1e9, examples=[1.0])
+    timestamp: int | float | str | None = Field(
+        None, description="unix seconds or ISO-8601; defaults to the time of receipt",
+        examples=[1700000000])
+    text: str | None = Field(None, max_length=MAX_TEXT,
+                             description="a search query or review that came with the event")
+    event_id: str | None = Field(None, min_length=1, max_length=MAX_ID,
+                                 description="client id; a repeated id is not stored twice",
+                                 examples=["e-123"])
+
+    @field_validator("timestamp")
+    @classmethod
+    def _ts(cls, value: Any) -> int | None:
+        return None if value is None else parse_timestamp(value)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [{
+        "user_id": "u1", "item_id": "i9", "event_type": "click", "value": 1.0,
+        "timestamp": 1700000000, "text": None, "event_id": "e-123"}]}]})
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(examples=[1])
+    duplicates: int = Field(examples=[0])
+
+
+class RecommendedItem(BaseModel):
+    item_id: str = Field(examples=["i42"])
+    score: float = Field(examples=[0.93])
+    source: str = Field(description="signal that ranked the item: the model's name "
+                        "(e.g. sequence, itemknn), content, popularity or query",
+                        examples=["sequence"])
+    reasons: list[str] = Field(default_factory=list,
+                               examples=[["because you recently rated Alien and Aliens"]])
+    title: str | None = Field(None, examples=["Blade Runner (1982)"])
+
+
+class Recommendations(BaseModel):
+    user_id: str | None = Field(None, examples=["u1"])
+    model_version: str = Field(examples=["itemknn-3f2a9c1b7d0e"])
+    items: list[RecommendedItem]
+
+
+class QueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "query": "slow-burning sci-fi about memory", "user_id": "u1", "k": 10}]})
+
+    query: str = Field(min_length=1, max_length=MAX_TEXT)
+    user_id: ExternalId | None = None
+    k: int = Field(10, ge=1, le=MAX_K)
+    exclude_seen: bool = True
+    diversity: float = Field(0.0, ge=0.0, le=1.0)
+    explain: bool = True
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "title": "Blade Runner (1982)", "text": "A blade runner hunts replicants.",
+        "attributes": {"genres": ["Sci-Fi", "Noir"], "year": 1982}}]})
+
+    title: str = Field("", max_length=MAX_TEXT)
+    text: str = Field("", max_length=MAX_TEXT)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    hidden: bool = False
+
+
+class ItemInWithId(ItemIn):
+    item_id: ExternalId
+
+
+class ItemBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemInWithId] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    title: str
+    text: str
+    attributes: dict[str, Any]
+    hidden: bool
+    has_embedding: bool
+    updated_at: int
+
+
+class ItemsUpserted(BaseModel):
+    upserted: int
+
+
+class SimilarItems(BaseModel):
+    item_id: str
+    items: list[RecommendedItem]
+
+
+class ReloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: str | None = Field(None, max_length=4096,
+                                  description="folder to load; default: the configured one")
+
+
+class ReloadOut(BaseModel):
+    model_version: str
+    previous_version: str | None
+    model_name: str
+
+
+class Deleted(BaseModel):
+    user_id: str
+    events_deleted: int
+    state_deleted: bool

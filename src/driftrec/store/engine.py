@@ -1,0 +1,68 @@
+"""Engines by URL: SQLite (embedded default) or PostgreSQL, set up for durable writes.
+
+SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction survives a
+crash of the process or the machine, and readers never block the single writer. Write
+transactions start with ``BEGIN IMMEDIATE`` (pass ``execution_options(write=True)``) so two
+writers queue on the busy timeout instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreConfigError(ValueError):
+    """A database URL the store cannot use."""
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url``; only ``sqlite`` and ``postgresql`` are supported."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StoreConfigError(f"DATABASE_URL {url!r} is not a valid database URL") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    raise StoreConfigError(
+        f"DATABASE_URL backend {backend!r} is not supported; use sqlite:///path.db or "
+        f"postgresql+psycopg://user@host:5432/db"
+    )
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if not database or database == ":memory:":
+        raise StoreConfigError("DATABASE_URL must name a SQLite file (in-memory is not durable)")
+    Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                              "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        write = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -1,0 +1,287 @@
+"""The one storage interface the service uses, over SQLite or PostgreSQL (chosen by URL).
+
+Every write that the API acknowledges is committed before the call returns: events and the
+user's new interest state go in one transaction, so a crash can lose neither one alone.
+State is read from the database on every request, which is what lets several service
+processes on one PostgreSQL behave as one service.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from driftrec.store import tables as t
+from driftrec.store.engine import make_engine
+from driftrec.store.migrations import migrate
+from driftrec.store.pseudonym import Pseudonymiser
+from driftrec.store.records import ItemRecord, NewEvent, StoredEvent
+
+log = logging.getLogger(__name__)
+
+#: Called once per user in an event batch with (user_key, old state or None, new events);
+#: returns the new state (a JSON-able dict).
+StateUpdater = Callable[[str, dict[str, Any] | None, list[StoredEvent]], dict[str, Any]]
+
+_ITEM_SEQ = "item_seq"
+_ACTIVE_MODEL = "active_model"
+_ID_SECRET = "id_secret"
+
+
+class Store:
+    """Events, items, interest states and model versions behind one interface."""
+
+    def __init__(self, url: str, id_secret: str | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self.schema_version = migrate(self.engine)
+        self.ids = Pseudonymiser(id_secret or self._stored_secret())
+
+    # -- plumbing -------------------------------------------------------------------
+    def _write(self) -> Connection:
+        return self.engine.connect().execution_options(write=True)
+
+    def _insert(self, table):
+        return (postgresql.insert(table) if self.dialect == "postgresql"
+                else sqlite.insert(table))
+
+    def _stored_secret(self) -> str:
+        """A generated secret kept in the database, for set-ups that configure none."""
+        log.warning("no ID_SECRET configured: using a generated secret kept in the database; "
+                    "set DRIFTREC_ID_SECRET so that a copy of the database alone cannot be "
+                    "matched against known user ids")
+        with self._write() as conn, conn.begin():
+            conn.execute(self._insert(t.meta).values(key=_ID_SECRET,
+                                                     value=secrets.token_hex(32))
+                         .on_conflict_do_nothing(index_elements=["key"]))
+            return conn.execute(select(t.meta.c.value).where(t.meta.c.key == _ID_SECRET)
+                                ).scalar_one()
+
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def user_key(self, user_id: str) -> str:
+        return self.ids.user_key(user_id)
+
+    # -- events and interest state --------------------------------------------------
+    def add_events(self, events: Sequence[NewEvent],
+                   update_state: StateUpdater | None = None) -> tuple[int, int]:
+        """Store events (skipping repeated ``event_id``s) and update each user's state.
+
+        Returns ``(accepted, duplicates)``. Everything happens in one transaction; the
+        user's state row is locked while it is updated so concurrent writers do not lose
+        each other's updates.
+        """
+        now = int(time.time())
+        accepted: dict[str, list[StoredEvent]] = {}
+        duplicates = 0
+        with self._write() as conn, conn.begin():
+            for ev in events:
+                key = self.ids.user_key(ev.user_id)
+                row = {
+                    "event_key": self.ids.event_key(ev.event_id) if ev.event_id else None,
+                    "user_key": key, "item_id": ev.item_id, "event_type": ev.event_type,
+                    "value": float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
+                    "received_at": now,
+                }
+                stmt = self._insert(t.events).values(**row)
+                if ev.event_id:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=["event_key"])
+                new_id = conn.execute(stmt.returning(t.events.c.id)).scalar_one_or_none()
+                if new_id is None:
+                    duplicates += 1
+                    continue
+                accepted.setdefault(key, []).append(StoredEvent(
+                    ev.item_id, ev.event_type, float(ev.value), int(ev.timestamp), ev.text,
+                    int(new_id)))
+            for key, new_events in accepted.items():
+                conn.execute(self._insert(t.user_state).values(
+                    user_key=key, state={}, n_events=0, updated_at=now,
+                ).on_conflict_do_nothing(index_elements=["user_key"]))
+                old = conn.execute(
+                    select(t.user_state.c.state, t.user_state.c.n_events)
+                    .where(t.user_state.c.user_key == key).with_for_update()
+                ).one()
+                state = dict(old.state) if old.state else None
+                if update_state is not None:
+                    state = update_state(key, state, new_events)
+                conn.execute(update(t.user_state).where(t.user_state.c.user_key == key).values(
+                    state=state or {}, n_events=int(old.n_events) + len(new_events),
+                    updated_at=now))
+        return sum(len(v) for v in accepted.values()), duplicates
+
+    def user_events(self, user_key: str, limit: int | None = None) -> list[StoredEvent]:
+        """The user's events in time order (the most recent ``limit`` when given)."""
+        e = t.events.c
+        stmt = (select(e.id, e.item_id, e.event_type, e.value, e.ts, e.text)
+                .where(e.user_key == user_key).order_by(e.ts.desc(), e.id.desc()))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
+                for r in reversed(rows)]
+
+    def seen_items(self, user_key: str) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.events.c.item_id).distinct()
+                                .where(t.events.c.user_key == user_key)).scalars()
+            return set(rows)
+
+    def get_state(self, user_key: str) -> tuple[dict[str, Any] | None, int]:
+        """The user's interest state and event count (``(None, 0)`` for unknown users)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events)
+                               .where(t.user_state.c.user_key == user_key)).one_or_none()
+        if row is None:
+            return None, 0
+        return (dict(row.state) if row.state else None), int(row.n_events)
+
+    def delete_user(self, user_key: str) -> dict[str, int]:
+        """Erase every event and the interest state of one user."""
+        with self._write() as conn, conn.begin():
+            n_events = conn.execute(delete(t.events).where(t.events.c.user_key == user_key)
+                                    ).rowcount
+            n_state = conn.execute(delete(t.user_state)
+                                   .where(t.user_state.c.user_key == user_key)).rowcount
+        return {"events": int(n_events), "states": int(n_state)}
+
+    def export_user(self, user_key: str) -> dict[str, Any]:
+        """Everything stored about one user (for a data-subject access request)."""
+        state, n_events = self.get_state(user_key)
+        e = t.events.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.item_id, e.event_type, e.value, e.ts, e.text, e.event_key,
+                       e.received_at).where(e.user_key == user_key).order_by(e.ts, e.id)
+            ).all()
+        return {
+            "user_key": user_key,
+            "events": [
+                {"item_id": r.item_id, "event_type": r.event_type, "value": r.value,
+                 "timestamp": r.ts, "text": r.text, "event_id_hash": r.event_key,
+                 "received_at": r.received_at}
+                for r in rows
+            ],
+            "interest_state": state,
+            "n_events": n_events,
+        }
+
+    def item_popularity(self, since_ts: int | None = None) -> dict[str, int]:
+        """Event counts per item (optionally only events at or after ``since_ts``)."""
+        stmt = select(t.events.c.item_id, func.count()).group_by(t.events.c.item_id)
+        if since_ts is not None:
+            stmt = stmt.where(t.events.c.ts >= since_ts)
+        with self.engine.connect() as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(stmt)}
+
+    def count_events(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+    # -- items ----------------------------------------------------------------------
+    def _next_item_seq(self, conn: Connection) -> int:
+        conn.execute(self._insert(t.meta).values(key=_ITEM_SEQ, value="0")
+                     .on_conflict_do_nothing(index_elements=["key"]))
+        current = conn.execute(select(t.meta.c.value).where(t.meta.c.key == _ITEM_SEQ)
+                               .with_for_update()).scalar_one()
+        seq = int(current) + 1
+        conn.execute(update(t.meta).where(t.meta.c.key == _ITEM_SEQ).values(value=str(seq)))
+        return seq
+
+    def upsert_items(self, records: Iterable[ItemRecord]) -> int:
+        """Insert or replace items; returns the catalogue sequence number they got."""
+        now = int(time.time())
+        with self._write() as conn, conn.begin():
+            seq = self._next_item_seq(conn)
+            for rec in records:
+                row = {"title": rec.title, "text": rec.text, "attributes": rec.attributes,
+                       "hidden": rec.hidden, "embedding": rec.embedding,
+                       "encoder": rec.encoder, "seq": seq, "updated_at": now}
+                stmt = self._insert(t.items).values(item_id=rec.item_id, **row)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["item_id"], set_=row))
+        return seq
+
+    def set_hidden(self, item_id: str, hidden: bool) -> bool:
+        """Hide (or show) an item; False when no such item exists."""
+        with self._write() as conn, conn.begin():
+            exists = conn.execute(select(t.items.c.item_id)
+                                  .where(t.items.c.item_id == item_id)).one_or_none()
+            if exists is None:
+                return False
+            seq = self._next_item_seq(conn)
+            conn.execute(update(t.items).where(t.items.c.item_id == item_id)
+                         .values(hidden=hidden, seq=seq, updated_at=int(time.time())))
+        return True
+
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.items).where(t.items.c.item_id == item_id)
+                               ).one_or_none()
+        return _item(row) if row is not None else None
+
+    def items_since(self, seq: int) -> list[ItemRecord]:
+        """Items written after catalogue sequence ``seq`` (all items for ``seq=0``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.items).where(t.items.c.seq > seq)
+                                .order_by(t.items.c.seq)).all()
+        return [_item(r) for r in rows]
+
+    def items_with_encoder_other_than(self, encoder: str) -> list[ItemRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.items).where(
+                (t.items.c.encoder.is_(None)) | (t.items.c.encoder != encoder))).all()
+        return [_item(r) for r in rows]
+
+    # -- shared meta: catalogue version and active model ----------------------------
+    def meta_values(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.meta.c.key, t.meta.c.value)
+                                .where(t.meta.c.key != _ID_SECRET)).all()
+        return {r.key: r.value for r in rows}
+
+    def set_active_model(self, version: str, path: str, name: str) -> None:
+        """Record a loaded model version and make it the one every process serves."""
+        now = int(time.time())
+        with self._write() as conn, conn.begin():
+            conn.execute(self._insert(t.model_versions).values(
+                version=version, path=path, name=name, loaded_at=now,
+            ).on_conflict_do_update(index_elements=["version"],
+                                    set_={"loaded_at": now, "path": path}))
+            conn.execute(self._insert(t.meta).values(key=_ACTIVE_MODEL, value=version)
+                         .on_conflict_do_update(index_elements=["key"],
+                                                set_={"value": version}))
+
+    def active_model(self) -> tuple[str, str] | None:
+        """``(version, path)`` of the model every process should serve, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.model_versions.c.version, t.model_versions.c.path)
+                .join(t.meta, t.meta.c.value == t.model_versions.c.version)
+                .where(t.meta.c.key == _ACTIVE_MODEL)).one_or_none()
+        return (row.version, row.path) if row is not None else None
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.model_versions)
+                                .order_by(t.model_versions.c.loaded_at.desc())).all()
+        return [dict(r._mapping) for r in rows]
+
+
+def _item(row) -> ItemRecord:
+    return ItemRecord(item_id=row.item_id, title=row.title or "", text=row.text or "",
+                      attributes=dict(row.attributes or {}), hidden=bool(row.hidden),
+                      embedding=row.embedding, encoder=row.encoder, seq=int(row.seq),
+                      updated_at=int(row.updated_at))

@@ -1,0 +1,90 @@
+"""The relational schema, in SQLAlchemy Core; the same tables on SQLite and PostgreSQL.
+
+User ids never appear here: ``user_key`` is the keyed hash from :mod:`.pseudonym`, and the
+client's ``event_id`` is kept only as a keyed hash (``event_key``) for idempotent retries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+#: Small shared counters and settings every process reads (catalogue sequence, model).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("event_key", String(64), nullable=True, unique=True),
+    Column("user_key", String(64), nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_events_user_ts", "user_key", "ts", "id"),
+    Index("ix_events_item", "item_id"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(256), primary_key=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("embedding", LargeBinary, nullable=True),
+    Column("encoder", String(200), nullable=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_items_seq", "seq"),
+)
+
+user_state = Table(
+    "user_state",
+    metadata,
+    Column("user_key", String(64), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("n_events", BigInteger, nullable=False, default=0),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(200), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("loaded_at", BigInteger, nullable=False),
+)

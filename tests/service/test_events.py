@@ -1,0 +1,96 @@
+"""Event ingestion: durable, idempotent, and reflected in the very next recommendation."""
+
+from __future__ import annotations
+
+from service_helpers import count_events, post_events
+
+
+def test_one_event_is_accepted_and_stored(client):
+    body = post_events(client, {"user_id": "u1", "item_id": "space-0", "event_type": "click",
+                                "value": 1.0, "timestamp": 1700000000, "text": None,
+                                "event_id": "e-123"})
+    assert body == {"accepted": 1, "duplicates": 0}
+    assert count_events(client) == 1
+
+
+def test_retrying_with_the_same_event_id_stores_nothing_twice(client):
+    event = {"user_id": "u1", "item_id": "space-0", "event_id": "e-1"}
+    assert post_events(client, event) == {"accepted": 1, "duplicates": 0}
+    assert post_events(client, event, {**event, "event_id": "e-2"}) == {"accepted": 1,
+                                                                       "duplicates": 1}
+    assert count_events(client) == 2
+
+
+def test_a_repeated_event_id_inside_one_batch_counts_once(client):
+    event = {"user_id": "u1", "item_id": "space-0", "event_id": "same"}
+    assert post_events(client, event, event) == {"accepted": 1, "duplicates": 1}
+
+
+def test_events_without_event_id_are_all_kept(client):
+    event = {"user_id": "u1", "item_id": "space-0"}
+    assert post_events(client, event, event)["accepted"] == 2
+
+
+def test_timestamps_accept_unix_seconds_and_iso_8601(client):
+    post_events(client, {"user_id": "u1", "item_id": "space-0", "timestamp": 1700000000},
+                {"user_id": "u1", "item_id": "space-1", "timestamp": "2023-11-14T22:13:21Z"},
+                {"user_id": "u1", "item_id": "space-2"})
+    exported = client.get("/v1/users/u1/export").json()
+    stamps = [e["timestamp"] for e in exported["events"]]
+    assert stamps[:2] == [1700000000, 1700000001]
+    assert stamps[2] > 1700000001  # defaulted to now
+
+
+def test_the_next_recommendation_reflects_the_event(client):
+    before = client.get("/v1/users/fresh/recommendations?k=5").json()
+    assert {i["source"] for i in before["items"]} == {"popularity"}
+    post_events(client, {"user_id": "fresh", "item_id": "crime-0", "event_type": "purchase"})
+    after = client.get("/v1/users/fresh/recommendations?k=5").json()
+    assert after["items"][0]["source"] == "itemknn"
+    assert "crime-0" not in [i["item_id"] for i in after["items"]]
+    crime = [i for i in after["items"] if i["item_id"].startswith("crime-")]
+    assert len(crime) >= 3
+    profile = client.get("/v1/users/fresh/profile").json()
+    assert profile["history_length"] == 1
+    assert profile["long_term_topics"][0] == "Crime"
+
+
+def test_event_text_moves_interest_even_for_an_unknown_item(client):
+    post_events(client, {"user_id": "searcher", "item_id": "not-in-catalogue",
+                         "event_type": "search", "text": "Heist Detective Crime story"})
+    profile = client.get("/v1/users/searcher/profile").json()
+    assert profile["long_term_topics"][0] == "Crime"
+
+
+def test_rejected_batches_name_the_field_and_lose_nothing_accepted(client):
+    post_events(client, {"user_id": "u1", "item_id": "space-0", "event_id": "keep"})
+    bad = [
+        ({"user_id": "", "item_id": "x"}, "user_id"),
+        ({"user_id": "u1"}, "item_id"),
+        ({"user_id": "u1", "item_id": "x", "timestamp": "yesterday"}, "timestamp"),
+        ({"user_id": "u1", "item_id": "x", "timestamp": -5}, "timestamp"),
+        ({"user_id": "u1", "item_id": "x", "event_type": "DROP TABLE"}, "event_type"),
+        ({"user_id": "u1", "item_id": "x", "value": "lots"}, "value"),
+        ({"user_id": "u1", "item_id": "x", "colour": "red"}, "colour"),
+        ({"user_id": "u" * 129, "item_id": "x"}, "user_id"),
+        ({"user_id": "u1", "item_id": "x", "text": "t" * 4001}, "text"),
+    ]
+    for event, field in bad:
+        response = client.post("/v1/events", json={"events": [event]})
+        assert response.status_code == 422, (event, response.text)
+        assert field in response.text, (field, response.text)
+    assert client.post("/v1/events", json={"events": []}).status_code == 422
+    assert client.post("/v1/events", content=b"{not json",
+                       headers={"Content-Type": "application/json"}).status_code == 422
+    assert count_events(client) == 1
+
+
+def test_batch_and_body_limits(make_client):
+    client = make_client(max_batch_events=3, max_body_bytes=2000)
+    events = [{"user_id": "u1", "item_id": f"space-{i}"} for i in range(4)]
+    response = client.post("/v1/events", json={"events": events})
+    assert response.status_code == 413 and "events" in response.text
+    big = [{"user_id": "u1", "item_id": "space-0", "text": "x" * 1500}] * 2
+    response = client.post("/v1/events", json={"events": big})
+    assert response.status_code == 413 and "max_body_bytes" in response.text
+    assert count_events(client) == 0
