@@ -11,8 +11,7 @@ MODELS: dict[str, str] = {
     "pop": "driftrec.models.popularity:Popularity",
     "itemknn": "driftrec.models.itemknn:ItemKNN",
     "ease": "driftrec.models.ease:EASE",
-    "sasrec": "driftrec.models.sequence:SASRec",
-    "sasrec-text": "driftrec.models.sequence:SASRecText",
+    "content": "driftrec.models.content:ContentRecommender",
     "sasrec": "driftrec.models.sequence:SASRec",
     "sasrec-text": "driftrec.models.sequence:SASRecText",
 }

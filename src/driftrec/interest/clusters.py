@@ -1,0 +1,137 @@
+"""A user's interest clusters: weighted k-means over the items they engaged with.
+
+The number of clusters is chosen by the data: k = 2..max_k is tried and the k with the
+best silhouette wins if that silhouette clears ``min_silhouette``, else the user has one
+interest. A small NumPy k-means is used rather than scikit-learn because it runs per user
+on a few dozen points, thousands of times, where scikit-learn's per-call overhead dominates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from driftrec.interest.state import Cluster, InterestState
+
+
+def kmeans(x: np.ndarray, k: int, weights: np.ndarray | None = None, *, seed: int = 0,
+           iters: int = 20, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted spherical k-means (k-means++ init); returns unit centroids and labels.
+
+    Works on the Gram matrix ``x @ x.T`` (pass it when calling repeatedly), so each
+    iteration costs O(n^2) rather than O(n * dim).
+    """
+    n = len(x)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    g = x @ x.T if gram is None else gram
+    labels = _kmeans_labels(g, k, w, seed, iters)
+    sums = np.zeros((int(labels.max()) + 1, x.shape[1]))
+    np.add.at(sums, labels, x * w[:, None])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return sums / np.maximum(norms, 1e-12), labels
+
+
+def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
+    n = len(g)
+    rng = np.random.default_rng(seed)
+    centres = [int(rng.choice(n, p=w / w.sum()))]
+    d2 = np.full(n, np.inf)
+    for _ in range(1, k):
+        d2 = np.minimum(d2, 2.0 - 2.0 * g[:, centres[-1]])
+        p = np.clip(d2, 0, None) * w
+        if p.sum() <= 1e-12:
+            break
+        centres.append(int(rng.choice(n, p=p / p.sum())))
+    labels = np.argmax(g[:, centres], axis=1)
+    for _ in range(iters):
+        onehot = (labels[:, None] == np.arange(len(centres))[None, :]) * w[:, None]
+        dots = g @ onehot                                   # x_i . sum_k
+        norms = np.sqrt(np.maximum((onehot * dots).sum(0), 1e-12))  # |sum_k|
+        sims = np.where(onehot.sum(0) > 0, dots / norms, -np.inf)
+        new = np.argmax(sims, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    # renumber to 0..k'-1 (a cluster may have emptied)
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray, gram: np.ndarray | None = None) -> float:
+    """Mean silhouette with cosine distance (x rows are unit vectors)."""
+    ks = np.unique(labels)
+    if len(ks) < 2:
+        return -1.0
+    d = np.clip(1.0 - (x @ x.T if gram is None else gram), 0.0, 2.0)
+    onehot = labels[:, None] == ks[None, :]
+    counts = onehot.sum(0).astype(np.float64)
+    sums = d @ onehot
+    own = onehot.argmax(1)
+    n_own = counts[own] - 1
+    a = np.where(n_own > 0, sums[np.arange(len(x)), own] / np.maximum(n_own, 1), 0.0)
+    other = sums / counts
+    other[np.arange(len(x)), own] = np.inf
+    b = other.min(1)
+    s = np.where(n_own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
+def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: int = 5,
+                    min_silhouette: float = 0.05, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centroids, labels and silhouette of the best k in 1..max_k for unit rows ``x``."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+    best = (np.array([_unit_mean(x, w)]), np.zeros(len(x), dtype=np.int64), 0.0)
+    best_s = min_silhouette
+    g = x @ x.T
+    for k in range(2, min(max_k, len(x) - 1) + 1):
+        labels = _kmeans_labels(g, k, w, seed, 20)
+        s = silhouette(x, labels, g)
+        if s > best_s:
+            best_s = s
+            best = (*kmeans(x, k, w, seed=seed, gram=g), s)
+    return best
+
+
+def _unit_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    m = (x * w[:, None]).sum(0)
+    n = np.linalg.norm(m)
+    return m / n if n > 0 else m
+
+
+def recluster(
+    state: InterestState,
+    item_vector: Callable[[str], np.ndarray | None],
+    *,
+    max_k: int = 5,
+    window: int = 100,
+    labeler: Callable[[Sequence[str]], str] | None = None,
+    seed: int = 0,
+) -> InterestState:
+    """Re-derive ``state.clusters`` from its recent items (k by silhouette); returns state.
+
+    This summarises history the state already holds; it adds no event. Cluster mass is the
+    number of recent items in the cluster, so weights are shares of recent engagement.
+    """
+    ids = state.liked_items[-window:]
+    vecs = [(i, item_vector(i)) for i in ids]
+    vecs = [(i, v) for i, v in vecs if v is not None]
+    if not vecs:
+        state.clusters = []
+        return state
+    x = np.stack([np.asarray(v, dtype=np.float64) for _, v in vecs])
+    centroids, labels, _ = choose_clusters(x, max_k=max_k, seed=seed)
+    clusters = []
+    for c in range(len(centroids)):
+        members = [vecs[j][0] for j in np.flatnonzero(labels == c)]
+        if not members:
+            continue
+        mass = float(len(members))
+        clusters.append(Cluster(total=centroids[c] * mass, mass=mass,
+                                items=members[-10:],
+                                label=labeler(members) if labeler else ""))
+    clusters.sort(key=lambda cl: -cl.mass)
+    state.clusters = clusters
+    return state

@@ -1,0 +1,244 @@
+"""Content-based interest model: items scored by closeness to the user's interest.
+
+Each item is its text embedding; each user is their interest state built from the history
+being scored (so a new event changes the next list with no retraining). The score mixes
+
+* ``long_term`` / ``short_term``: cosine of the item to the slow / fast decayed interest;
+* ``cluster``: best cosine of the item to any of the user's interest clusters;
+* ``transfer``: what the user's nearest neighbours in interest space engaged with, weighted
+  by ``k0 / (k0 + n)`` so that it fades as the user's own history (``n`` events) grows;
+* ``popularity``: ``log(1 + count) / max``, a small prior (the whole score for a user with
+  no events and no text).
+
+Items added after fitting with :meth:`ContentRecommender.add_items` are scored from their
+text at once, which is what makes this the fallback for items an ID model never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from driftrec.data.dataset import Dataset, Histories
+from driftrec.interest.build import history_interest
+from driftrec.interest.clusters import choose_clusters
+from driftrec.interest.config import InterestConfig
+from driftrec.interest.state import InterestState
+from driftrec.interest.transfer import TransferIndex, transfer_weight
+from driftrec.models.base import Recommender
+from driftrec.text.cache import encode_texts
+from driftrec.text.catalogue import embed_items
+from driftrec.text.encoders import get_encoder, l2_normalise
+
+log = logging.getLogger(__name__)
+
+SIGNALS = ("long_term", "short_term", "cluster", "transfer", "popularity")
+DEFAULTS: dict[str, Any] = {
+    "encoder": "minilm",
+    "template": None,
+    "cache_dir": None,
+    "interest": {},
+    "w_long": 0.5,
+    "w_short": 0.5,
+    "w_cluster": 0.25,
+    "w_transfer": 2.0,
+    "transfer_floor": 0.5,
+    "w_pop": 0.5,
+    "transfer_k0": 5.0,
+    "n_neighbors": 50,
+    "clusters": True,
+    "seed": 0,
+}
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Per-row z-scores; a constant row (no information) becomes zeros."""
+    x = np.asarray(x, dtype=np.float32)
+    mu = x.mean(1, keepdims=True)
+    sd = x.std(1, keepdims=True)
+    return np.divide(x - mu, sd, out=np.zeros_like(x), where=sd > 1e-9)
+
+
+class ContentRecommender(Recommender):
+    """Interest in the text-embedding space; handles new users and new items."""
+
+    name = "content"
+    handles_new_items = True
+
+    def __init__(self, **config: Any) -> None:
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown content model option(s) {unknown}; "
+                             f"known: {sorted(DEFAULTS)}")
+        super().__init__(**{**DEFAULTS, **config})
+        self.interest_config = InterestConfig.from_dict(self.config["interest"])
+        self.item_vectors = np.zeros((0, 0), dtype=np.float32)
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.transfer_index: TransferIndex | None = None
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, dataset: Dataset, item_vectors: np.ndarray | None = None
+            ) -> ContentRecommender:
+        """Embed the catalogue (cached) and index training users for transfer.
+
+        ``item_vectors`` (one row per catalogue item) skips the text encoder.
+        """
+        self.item_ids = dataset.item_ids
+        if item_vectors is None:
+            item_vectors = embed_items(dataset, self.config["encoder"], self.config["template"],
+                                       self.config["cache_dir"])
+        if len(item_vectors) != dataset.n_items:
+            raise ValueError(f"item_vectors has {len(item_vectors)} rows, "
+                             f"the catalogue {dataset.n_items} items")
+        self.item_vectors = l2_normalise(item_vectors)
+        user_items = dataset.interactions()
+        counts = np.asarray(user_items.sum(axis=0)).ravel()
+        self.popularity = (np.log1p(counts) / max(np.log1p(counts).max(), 1e-9)
+                           ).astype(np.float32)
+        train = Histories.from_events(dataset.events, np.arange(dataset.n_users))
+        users = history_interest(train, self.item_vectors, self.interest_config).long_term
+        self.transfer_index = TransferIndex(users, user_items,
+                                            n_neighbors=self.config["n_neighbors"],
+                                            k0=self.config["transfer_k0"])
+        return self
+
+    # -- new items ------------------------------------------------------------------
+    def add_items(self, item_ids: list[str], texts: list[str] | None = None, *,
+                  vectors: np.ndarray | None = None) -> np.ndarray:
+        """Add items from their text (or vectors); returns their indices. Scored at once."""
+        if vectors is None:
+            if texts is None:
+                raise ValueError("add_items needs the new items' texts or vectors")
+            vectors = encode_texts(list(texts), get_encoder(self.config["encoder"]),
+                                   cache_dir=self.config["cache_dir"], progress=False)
+        vectors = l2_normalise(vectors)
+        if vectors.shape != (len(item_ids), self.item_vectors.shape[1]):
+            raise ValueError(f"new item vectors have shape {vectors.shape}, expected "
+                             f"({len(item_ids)}, {self.item_vectors.shape[1]})")
+        known = set(map(str, self.item_ids))
+        dup = [i for i in item_ids if str(i) in known]
+        if dup:
+            raise ValueError(f"items already in the catalogue: {dup[:5]}")
+        start = self.n_items
+        self.item_ids = np.concatenate([self.item_ids, np.asarray(item_ids, dtype=object)])
+        self.item_vectors = np.vstack([self.item_vectors, vectors])
+        self.popularity = np.concatenate([self.popularity,
+                                          np.zeros(len(item_ids), dtype=np.float32)])
+        ti = self.transfer_index
+        if ti is not None and ti.user_items is not None:
+            ti.user_items = sp.hstack([ti.user_items,
+                                       sp.csr_matrix((ti.user_items.shape[0], len(item_ids)),
+                                                     dtype=np.float32)]).tocsr()
+        return np.arange(start, self.n_items)
+
+    # -- scoring --------------------------------------------------------------------
+    def signals(self, histories: Histories) -> dict[str, np.ndarray]:
+        """Each signal as an ``(n, n_items)`` float32 array (plus ``n_events``, shape (n,))."""
+        m = history_interest(histories, self.item_vectors, self.interest_config)
+        liked = [self._liked(histories, r) for r in range(len(histories))]
+        return self._signals(m.long_term, m.short_term, liked, m.n_events, histories.users)
+
+    def score(self, histories: Histories) -> np.ndarray:
+        return self.combine(self.signals(histories))
+
+    def score_states(self, states: list[InterestState], user_rows: np.ndarray | None = None
+                     ) -> np.ndarray:
+        """Scores from live interest states (serving): a state with only text counts too."""
+        long = np.stack([s.long_term for s in states]).astype(np.float32)
+        short = np.stack([s.short_term for s in states]).astype(np.float32)
+        pos = {str(i): j for j, i in enumerate(self.item_ids)}
+        liked = [np.array([pos[i] for i in s.liked_items if i in pos], dtype=np.int64)
+                 for s in states]
+        n = np.array([s.n_events for s in states])
+        rows = np.full(len(states), -1) if user_rows is None else np.asarray(user_rows)
+        return self.combine(self._signals(long, short, liked, n, rows))
+
+    def combine(self, sig: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's own weighting of its signals, each standardised per user first.
+
+        Standardising (z-scores over the catalogue) puts cosines, neighbour shares and
+        popularity on one scale, so the weights mean what they say. The transfer weight is
+        ``w_transfer * (floor + (1 - floor) * k0 / (k0 + n))``: full for a new user, fading
+        to ``floor`` as the user's own history grows.
+        """
+        c = self.config
+        fade = transfer_weight(sig["n_events"], c["transfer_k0"])
+        wt = (c["w_transfer"] * (c["transfer_floor"] + (1 - c["transfer_floor"]) * fade)
+              ).astype(np.float32)[:, None]
+        out = np.zeros_like(sig["popularity"], dtype=np.float32)
+        for key, w in (("long_term", c["w_long"]), ("short_term", c["w_short"]),
+                       ("cluster", c["w_cluster"]), ("transfer", wt),
+                       ("popularity", c["w_pop"])):
+            if np.any(w):
+                out += w * standardise(sig[key])
+        return out
+
+    def _liked(self, histories: Histories, r: int) -> np.ndarray:
+        items = histories.items[r]
+        if not len(items):
+            return items
+        w = self.interest_config.event_weights(histories.event_types[r], histories.values[r])
+        return items[w > 0][-self.interest_config.cluster_window:]
+
+    def _signals(self, long: np.ndarray, short: np.ndarray, liked: list[np.ndarray],
+                 n_events: np.ndarray, users: np.ndarray) -> dict[str, np.ndarray]:
+        if self.transfer_index is None:
+            raise RuntimeError("the content model is not fitted; call fit() first")
+        v = self.item_vectors
+        n = len(long)
+        out = {
+            "long_term": (long @ v.T).astype(np.float32),
+            "short_term": (short @ v.T).astype(np.float32),
+            "cluster": self._cluster_scores(liked, long),
+            "popularity": np.broadcast_to(self.popularity, (n, len(v))).astype(np.float32),
+        }
+        exclude = np.where(np.asarray(users) < len(self.transfer_index.user_vectors),
+                           np.asarray(users), -1)
+        out["transfer"] = self.transfer_index.item_scores(long, exclude=exclude)
+        ti_items = out["transfer"].shape[1]
+        if ti_items < len(v):  # items added after fitting: nobody engaged with them yet
+            out["transfer"] = np.pad(out["transfer"], ((0, 0), (0, len(v) - ti_items)))
+        out["n_events"] = np.asarray(n_events, dtype=np.int64)
+        return out
+
+    def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray) -> np.ndarray:
+        """Best cosine of each item to any of the user's interest clusters."""
+        v = self.item_vectors
+        out = np.empty((len(liked), len(v)), dtype=np.float32)
+        cfg = self.interest_config
+        for r, items in enumerate(liked):
+            if not self.config["clusters"] or len(items) < 4:
+                out[r] = long[r] @ v.T
+                continue
+            cents, _, _ = choose_clusters(v[items].astype(np.float64),
+                                          max_k=cfg.max_clusters, seed=self.config["seed"])
+            out[r] = (cents.astype(np.float32) @ v.T).max(0)
+        return out
+
+    # -- persistence ----------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        np.save(directory / "item_vectors.npy", self.item_vectors)
+        np.save(directory / "popularity.npy", self.popularity)
+        ti = self.transfer_index
+        if ti is not None:
+            np.save(directory / "user_vectors.npy", ti.user_vectors)
+            ui = ti.user_items.tocsr()
+            np.save(directory / "user_items_indptr.npy", ui.indptr)
+            np.save(directory / "user_items_indices.npy", ui.indices)
+            np.save(directory / "user_items_shape.npy", np.asarray(ui.shape))
+
+    def _load_state(self, directory: Path) -> None:
+        self.item_vectors = np.load(directory / "item_vectors.npy")
+        self.popularity = np.load(directory / "popularity.npy")
+        if (directory / "user_vectors.npy").exists():
+            indptr = np.load(directory / "user_items_indptr.npy")
+            indices = np.load(directory / "user_items_indices.npy")
+            shape = tuple(np.load(directory / "user_items_shape.npy"))
+            ui = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=shape)
+            self.transfer_index = TransferIndex(np.load(directory / "user_vectors.npy"), ui,
+                                                n_neighbors=self.config["n_neighbors"],
+                                                k0=self.config["transfer_k0"])
