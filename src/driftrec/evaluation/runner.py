@@ -62,10 +62,24 @@ def run(
     ks: tuple[int, ...] = DEFAULT_KS,
     configs: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per (case, model): every metric plus fit/eval seconds and peak memory."""
+    """One row per (case, model): every metric plus fit/eval seconds and peak memory.
+
+    Ctrl-C stops the run and returns the rows finished so far.
+    """
     configs = configs or {}
     rows: list[dict[str, Any]] = []
+    try:
+        _run_cases(dataset, protocol, models, ks, configs, seed, progress, rows)
+    except KeyboardInterrupt:
+        log.warning("interrupted: returning the %d finished results", len(rows))
+    return rows
+
+
+def _run_cases(dataset: Dataset, protocol: str, models: list[str], ks: tuple[int, ...],
+               configs: dict[str, dict[str, Any]], seed: int, progress: bool,
+               rows: list[dict[str, Any]]) -> None:
     for case in protocol_cases(dataset, protocol, seed=seed):
         for name in models:
             config = configs.get(name, configs.get(resolve_name(name), {}))
@@ -76,7 +90,8 @@ def run(
             targets = case.split.test if case.target_filter is None else case.target_filter(
                 case.split.test)
             with measure() as eval_usage:
-                result = evaluate_detailed(model, case.split, ks=ks, targets=targets)
+                result = evaluate_detailed(model, case.split, ks=ks, targets=targets,
+                                           progress=progress)
             rows.append({
                 "protocol": case.label,
                 "model": name,
@@ -87,4 +102,3 @@ def run(
             })
             log.info("[%s] %s: %s", case.label, name,
                      {k: round(v, 4) for k, v in result.metrics.items() if k.endswith("@10")})
-    return rows
