@@ -13,69 +13,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from service_helpers import ADMIN_KEY, READ_KEY, SECRET, synthetic_items, train_bundle
 
 from driftrec.config import Settings, load_settings
-from driftrec.data.dataset import Dataset
-from driftrec.models.bundle import save_bundle
-from driftrec.models.registry import create_model
 from driftrec.service import create_app
 
 PG_URL = os.environ.get("DRIFTREC_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-ADMIN_KEY = "admin-key-for-tests"
-READ_KEY = "read-key-for-tests"
-SECRET = "test-secret"
-
-TOPICS = {
-    "space": ("Sci-Fi", ["Star", "Galaxy", "Orbit", "Nebula", "Rocket", "Comet", "Moon",
-                         "Planet"]),
-    "crime": ("Crime", ["Heist", "Detective", "Mob", "Alibi", "Ransom", "Witness", "Vault",
-                        "Getaway"]),
-    "romance": ("Romance", ["Kiss", "Wedding", "Sunset", "Letters", "Paris", "Promise",
-                            "Waltz", "Rose"]),
-    "comedy": ("Comedy", ["Prank", "Pratfall", "Roommates", "Road Trip", "Mixup", "Sitcom",
-                          "Jester", "Giggle"]),
-}
-
-
-def synthetic_items() -> pd.DataFrame:
-    rows = []
-    for topic, (genre, words) in TOPICS.items():
-        for j, word in enumerate(words):
-            rows.append({"item_id": f"{topic}-{j}", "title": f"{word} ({genre} story)",
-                         "genres": genre})
-    return pd.DataFrame(rows)
-
-
-def synthetic_events(items: pd.DataFrame, n_users: int = 24, seed: int = 0) -> pd.DataFrame:
-    """Each user mostly watches one topic, in time order."""
-    rng = np.random.default_rng(seed)
-    topics = list(TOPICS)
-    rows = []
-    for u in range(n_users):
-        topic = topics[u % len(topics)]
-        own = [f"{topic}-{j}" for j in range(8)]
-        other = items["item_id"].tolist()
-        picks = list(rng.choice(own, size=6, replace=False)) + list(rng.choice(other, size=2))
-        for t, item in enumerate(picks):
-            rows.append({"user_id": f"train-{u}", "item_id": item, "timestamp": 1000 + t,
-                         "value": 4.0})
-    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="session")
 def items_frame() -> pd.DataFrame:
     return synthetic_items()
-
-
-def train_bundle(directory: Path, model: str = "itemknn", **config) -> Path:
-    items = synthetic_items()
-    ds = Dataset.from_frames(synthetic_events(items), items, name="synthetic")
-    return save_bundle(create_model(model, **config).fit(ds), ds, directory)
 
 
 @pytest.fixture(scope="session")
