@@ -1,0 +1,48 @@
+"""Two service processes on one PostgreSQL behave as one service."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+from service_helpers import ServerProcess, train_bundle
+
+pytestmark = pytest.mark.slow
+
+
+def test_write_through_one_process_read_through_the_other(postgres_url, model_dir, tmp_path):
+    versions = tmp_path / "versions"
+    shutil.copytree(model_dir, versions / "001")
+    with ServerProcess(postgres_url, versions, tmp_path / "a.log") as a, \
+            ServerProcess(postgres_url, versions, tmp_path / "b.log") as b:
+        ha, hb = httpx.Client(base_url=a.url, timeout=30), httpx.Client(base_url=b.url,
+                                                                        timeout=30)
+        cold = hb.get("/v1/users/pat/recommendations?k=5").json()
+        assert {i["source"] for i in cold["items"]} == {"popularity"}
+
+        # an event through A changes recommendations and profile through B at once
+        ha.post("/v1/events", json={"events": [
+            {"user_id": "pat", "item_id": "crime-0", "event_type": "purchase"}]})
+        warm = hb.get("/v1/users/pat/recommendations?k=5").json()
+        assert warm["items"][0]["source"] == "itemknn"
+        assert "crime-0" not in [i["item_id"] for i in warm["items"]]
+        assert hb.get("/v1/users/pat/profile").json()["history_length"] == 1
+
+        # an item written through B is recommendable and hideable through A
+        hb.put("/v1/items/crime-new", json={"title": "Heist Detective Mob",
+                                            "attributes": {"genres": "Crime"}})
+        similar = ha.get("/v1/items/crime-0/similar?k=40").json()
+        assert "crime-new" in [i["item_id"] for i in similar["items"]]
+        ha.delete("/v1/items/crime-new")
+        similar = hb.get("/v1/items/crime-0/similar?k=40").json()
+        assert "crime-new" not in [i["item_id"] for i in similar["items"]]
+
+        # a model reload through A switches B too
+        train_bundle(versions / "002", model="pop")
+        new = ha.post("/v1/admin/reload", json={}).json()["model_version"]
+        assert hb.get("/v1/users/pat/recommendations").json()["model_version"] == new
+
+        # erasure through B is seen by A
+        hb.delete("/v1/users/pat")
+        assert ha.get("/v1/users/pat/export").json()["events"] == []
