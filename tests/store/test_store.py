@@ -1,0 +1,143 @@
+"""The storage interface on both backends: events, states, items, meta, migrations."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from driftrec.store import ItemRecord, NewEvent, Store, tables
+from driftrec.store.engine import StoreConfigError, make_engine
+from driftrec.store.migrations import LATEST_VERSION, current_version, migrate
+
+
+def ev(user: str, item: str, ts: int = 1, event_id: str | None = None) -> NewEvent:
+    return NewEvent(user, item, "click", 1.0, ts, None, event_id)
+
+
+def counting(key, state, new):
+    """A state updater that counts events and remembers their items."""
+    state = state or {"n": 0, "items": []}
+    return {"n": state["n"] + len(new), "items": state["items"] + [e.item_id for e in new]}
+
+
+def test_events_and_state_are_written_together(store_url):
+    store = Store(store_url, "secret")
+    assert store.add_events([ev("u1", "a", 2), ev("u1", "b", 1), ev("u2", "a")],
+                            counting) == (3, 0)
+    key = store.user_key("u1")
+    assert [e.item_id for e in store.user_events(key)] == ["b", "a"]  # time order
+    assert [e.item_id for e in store.user_events(key, limit=1)] == ["a"]  # most recent
+    state, n = store.get_state(key)
+    assert state == {"n": 2, "items": ["a", "b"]} and n == 2
+    assert store.seen_items(key) == {"a", "b"}
+    assert store.item_popularity() == {"a": 2, "b": 1}
+    assert store.get_state(store.user_key("nobody")) == (None, 0)
+
+
+def test_event_ids_make_writes_idempotent(store_url):
+    store = Store(store_url, "secret")
+    assert store.add_events([ev("u1", "a", event_id="e1")], counting) == (1, 0)
+    assert store.add_events([ev("u1", "a", event_id="e1"), ev("u1", "b", event_id="e2")],
+                            counting) == (1, 1)
+    assert store.get_state(store.user_key("u1"))[0]["n"] == 2
+
+
+def test_a_failing_state_update_rolls_back_the_events(store_url):
+    store = Store(store_url, "secret")
+
+    def broken(key, state, new):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.add_events([ev("u1", "a", event_id="x")], broken)
+    assert store.count_events() == 0
+    assert store.add_events([ev("u1", "a", event_id="x")], counting) == (1, 0)
+
+
+def test_concurrent_writers_lose_no_state_update(store_url):
+    store = Store(store_url, "secret")
+    errors: list[Exception] = []
+
+    def write(t: int) -> None:
+        try:
+            for i in range(10):
+                store.add_events([ev("shared", f"{t}-{i}")], counting)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    state, n = store.get_state(store.user_key("shared"))
+    assert state["n"] == 40 and n == 40 and len(set(state["items"])) == 40
+
+
+def test_delete_and_export_user(store_url):
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a", event_id="e"), ev("u2", "b")], counting)
+    key = store.user_key("u1")
+    exported = store.export_user(key)
+    assert [e["item_id"] for e in exported["events"]] == ["a"]
+    assert exported["interest_state"] == {"n": 1, "items": ["a"]}
+    assert store.delete_user(key) == {"events": 1, "states": 1}
+    assert store.export_user(key)["events"] == []
+    assert store.count_events() == 1
+
+
+def test_items_carry_a_catalogue_sequence(store_url):
+    store = Store(store_url, "secret")
+    s1 = store.upsert_items([ItemRecord("a", "A", attributes={"genres": ["x"]}),
+                             ItemRecord("b", "B")])
+    s2 = store.upsert_items([ItemRecord("a", "A2", embedding=b"\x00" * 8, encoder="e")])
+    assert s2 > s1
+    assert [r.item_id for r in store.items_since(s1)] == ["a"]
+    assert store.get_item("a").title == "A2" and store.get_item("a").attributes == {}
+    assert store.set_hidden("b", True) and store.get_item("b").hidden
+    assert not store.set_hidden("zzz", True)
+    assert int(store.meta_values()["item_seq"]) > s2
+    assert [r.item_id for r in store.items_with_encoder_other_than("e")] == ["b"]
+
+
+def test_active_model_is_shared_through_the_database(store_url):
+    a, b = Store(store_url, "secret"), Store(store_url, "secret")
+    assert a.active_model() is None
+    a.set_active_model("v1", "/models/v1", "itemknn")
+    a.set_active_model("v2", "/models/v2", "pop")
+    assert b.active_model() == ("v2", "/models/v2")
+    assert {v["version"] for v in b.model_versions()} == {"v1", "v2"}
+
+
+def test_without_a_configured_secret_all_processes_share_a_generated_one(store_url, caplog):
+    a, b = Store(store_url), Store(store_url)
+    assert "no ID_SECRET configured" in caplog.text
+    assert a.user_key("u1") == b.user_key("u1")
+    assert "id_secret" not in a.meta_values()
+
+
+def test_migrations_are_recorded_and_idempotent(store_url):
+    store = Store(store_url, "secret")
+    assert store.schema_version == LATEST_VERSION
+    assert migrate(store.engine) == LATEST_VERSION
+    with store.engine.connect() as conn:
+        assert current_version(conn) == LATEST_VERSION
+        rows = conn.execute(select(tables.schema_version)).all()
+    assert [r.version for r in rows] == list(range(1, LATEST_VERSION + 1))
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_unsupported_urls_are_rejected_with_the_reason():
+    with pytest.raises(StoreConfigError, match="not supported"):
+        make_engine("mysql://root@localhost/db")
+    with pytest.raises(StoreConfigError, match="in-memory"):
+        make_engine("sqlite://")
