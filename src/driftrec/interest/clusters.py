@@ -32,7 +32,20 @@ def kmeans(x: np.ndarray, k: int, weights: np.ndarray | None = None, *, seed: in
     return sums / np.maximum(norms, 1e-12), labels
 
 
-def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
+def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int,
+                   n_init: int = 3) -> np.ndarray:
+    """Best of ``n_init`` seeded runs by the spherical k-means objective."""
+    best, best_obj = None, -np.inf
+    for run in range(n_init):
+        labels = _kmeans_once(g, k, w, seed + run, iters)
+        onehot = (labels[:, None] == np.arange(labels.max() + 1)[None, :]) * w[:, None]
+        obj = np.sqrt(np.maximum((onehot * (g @ onehot)).sum(0), 0)).sum()
+        if obj > best_obj + 1e-12:
+            best, best_obj = labels, obj
+    return best
+
+
+def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
     n = len(g)
     rng = np.random.default_rng(seed)
     centres = [int(rng.choice(n, p=w / w.sum()))]
@@ -78,12 +91,19 @@ def silhouette(x: np.ndarray, labels: np.ndarray, gram: np.ndarray | None = None
 
 
 def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: int = 5,
-                    min_silhouette: float = 0.05, seed: int = 0
+                    min_silhouette: float = 0.1, tight: float = 0.9, seed: int = 0
                     ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Centroids, labels and silhouette of the best k in 1..max_k for unit rows ``x``."""
+    """Centroids, labels and silhouette of the best k in 1..max_k for unit rows ``x``.
+
+    Items whose mean cosine to their common centre is at least ``tight`` are one interest
+    whatever the silhouette says (silhouette is scale-free and finds "clusters" in noise).
+    """
     x = np.asarray(x, dtype=np.float64)
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
-    best = (np.array([_unit_mean(x, w)]), np.zeros(len(x), dtype=np.int64), 0.0)
+    centre = _unit_mean(x, w)
+    best = (np.array([centre]), np.zeros(len(x), dtype=np.int64), 0.0)
+    if len(x) < 3 or float(np.average(x @ centre, weights=w)) >= tight:
+        return best
     best_s = min_silhouette
     g = x @ x.T
     for k in range(2, min(max_k, len(x) - 1) + 1):

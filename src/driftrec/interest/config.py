@@ -1,10 +1,12 @@
 """How strongly each event moves interest, and how fast interest forgets.
 
 Weights: an event's weight is its type's weight times a value factor. For ratings the
-factor maps the rating linearly so that ``rating_max`` counts 1, ``rating_pivot`` counts
-0 and lower ratings count negatively (down to ``negative_floor``): a 1-star rating pushes
-interest away from that item. Other event types ignore ``value`` (it is often a price or a
-quantity, not a preference).
+factor maps the rating linearly so that ``rating_max`` counts 1 and ``rating_pivot``
+counts 0, clipped below at ``min_rating_factor``. The default (pivot 1, floor 0.1) makes
+low ratings count little: 5 stars 1.0, 3 stars 0.5, 1 star 0.1; a rating-less log
+(value 1 everywhere) then weighs every event alike. Setting ``rating_pivot=2`` and
+``min_rating_factor=-0.5`` makes 1-star ratings push interest *away* from the item.
+Other event types ignore ``value`` (often a price or a quantity, not a preference).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ class InterestConfig:
     short_half_life_s: float = 1 * DAY
     type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     unknown_type_weight: float = 0.5
-    rating_pivot: float = 2.0
+    rating_pivot: float = 1.0
     rating_max: float = 5.0
-    negative_floor: float = -0.5
+    min_rating_factor: float = 0.1
     text_weight: float = 1.0
     max_recent: int = 100
     max_clusters: int = 5
@@ -81,7 +83,7 @@ class InterestConfig:
         scaled = (np.asarray(value, dtype=np.float64) - self.rating_pivot) / (
             self.rating_max - self.rating_pivot
         )
-        out = np.clip(scaled, self.negative_floor, 1.0)
+        out = np.clip(scaled, self.min_rating_factor, 1.0)
         return float(out) if np.ndim(out) == 0 else out
 
     def event_weights(self, event_types: np.ndarray, values: np.ndarray) -> np.ndarray:

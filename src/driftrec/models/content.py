@@ -11,7 +11,11 @@ being scored (so a new event changes the next list with no retraining). The scor
   no events and no text).
 
 Items added after fitting with :meth:`ContentRecommender.add_items` are scored from their
-text at once, which is what makes this the fallback for items an ID model never saw.
+text at once, which is what makes this the fallback for items an ID model never saw. An
+item nobody engaged with in training (a *cold* item) has no popularity and no neighbour
+engagement of its own; both are imputed from its ``cold_neighbors`` nearest warm items in
+text space (cosine-weighted), so it competes on what similar items earned rather than
+sinking to the bottom.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "w_pop": 0.5,
     "transfer_k0": 5.0,
     "n_neighbors": 50,
+    "cold_neighbors": 20,
     "clusters": True,
     "seed": 0,
 }
@@ -78,6 +83,8 @@ class ContentRecommender(Recommender):
         self.interest_config = InterestConfig.from_dict(self.config["interest"])
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.popularity = np.zeros(0, dtype=np.float32)
+        self.item_counts = np.zeros(0, dtype=np.float32)
+        self._proxy: sp.csr_matrix | None = None
         self.transfer_index: TransferIndex | None = None
 
     # -- training -------------------------------------------------------------------
@@ -96,9 +103,7 @@ class ContentRecommender(Recommender):
                              f"the catalogue {dataset.n_items} items")
         self.item_vectors = l2_normalise(item_vectors)
         user_items = dataset.interactions()
-        counts = np.asarray(user_items.sum(axis=0)).ravel()
-        self.popularity = (np.log1p(counts) / max(np.log1p(counts).max(), 1e-9)
-                           ).astype(np.float32)
+        self._set_counts(np.asarray(user_items.sum(axis=0)).ravel())
         train = Histories.from_events(dataset.events, np.arange(dataset.n_users))
         users = history_interest(train, self.item_vectors, self.interest_config).long_term
         self.transfer_index = TransferIndex(users, user_items,
@@ -126,14 +131,39 @@ class ContentRecommender(Recommender):
         start = self.n_items
         self.item_ids = np.concatenate([self.item_ids, np.asarray(item_ids, dtype=object)])
         self.item_vectors = np.vstack([self.item_vectors, vectors])
-        self.popularity = np.concatenate([self.popularity,
-                                          np.zeros(len(item_ids), dtype=np.float32)])
+        self._set_counts(np.concatenate([self.item_counts, np.zeros(len(item_ids))]))
         ti = self.transfer_index
         if ti is not None and ti.user_items is not None:
             ti.user_items = sp.hstack([ti.user_items,
                                        sp.csr_matrix((ti.user_items.shape[0], len(item_ids)),
                                                      dtype=np.float32)]).tocsr()
         return np.arange(start, self.n_items)
+
+    def _set_counts(self, counts: np.ndarray) -> None:
+        """Training engagement counts -> popularity, with cold items imputed from text."""
+        self.item_counts = np.asarray(counts, dtype=np.float32)
+        self._proxy = self._cold_proxy()
+        raw = np.log1p(self.item_counts)
+        raw = np.asarray(self._proxy @ raw).ravel()
+        self.popularity = (raw / max(raw.max(), 1e-9)).astype(np.float32)
+
+    def _cold_proxy(self) -> sp.csr_matrix:
+        """Item x item map: identity for warm items, text neighbours for cold ones."""
+        n = len(self.item_counts)
+        warm = np.flatnonzero(self.item_counts > 0)
+        cold = np.flatnonzero(self.item_counts <= 0)
+        k = min(int(self.config["cold_neighbors"]), len(warm))
+        rows, cols, vals = [warm], [warm], [np.ones(len(warm))]
+        if len(cold) and k > 0:
+            sims = self.item_vectors[cold] @ self.item_vectors[warm].T
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            w = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None) + 1e-6
+            w /= w.sum(1, keepdims=True)
+            rows.append(np.repeat(cold, k))
+            cols.append(warm[top].ravel())
+            vals.append(w.ravel())
+        return sp.csr_matrix((np.concatenate(vals).astype(np.float32),
+                              (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
     # -- scoring --------------------------------------------------------------------
     def signals(self, histories: Histories) -> dict[str, np.ndarray]:
@@ -198,10 +228,11 @@ class ContentRecommender(Recommender):
         }
         exclude = np.where(np.asarray(users) < len(self.transfer_index.user_vectors),
                            np.asarray(users), -1)
-        out["transfer"] = self.transfer_index.item_scores(long, exclude=exclude)
-        ti_items = out["transfer"].shape[1]
-        if ti_items < len(v):  # items added after fitting: nobody engaged with them yet
-            out["transfer"] = np.pad(out["transfer"], ((0, 0), (0, len(v) - ti_items)))
+        transfer = self.transfer_index.item_scores(long, exclude=exclude)
+        if transfer.shape[1] < len(v):  # items added after fitting: nobody engaged yet
+            transfer = np.pad(transfer, ((0, 0), (0, len(v) - transfer.shape[1])))
+        # cold items take the neighbour engagement of their nearest warm items
+        out["transfer"] = np.asarray((self._proxy @ transfer.T).T, dtype=np.float32)
         out["n_events"] = np.asarray(n_events, dtype=np.int64)
         return out
 
@@ -222,7 +253,7 @@ class ContentRecommender(Recommender):
     # -- persistence ----------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
         np.save(directory / "item_vectors.npy", self.item_vectors)
-        np.save(directory / "popularity.npy", self.popularity)
+        np.save(directory / "item_counts.npy", self.item_counts)
         ti = self.transfer_index
         if ti is not None:
             np.save(directory / "user_vectors.npy", ti.user_vectors)
@@ -233,7 +264,7 @@ class ContentRecommender(Recommender):
 
     def _load_state(self, directory: Path) -> None:
         self.item_vectors = np.load(directory / "item_vectors.npy")
-        self.popularity = np.load(directory / "popularity.npy")
+        self._set_counts(np.load(directory / "item_counts.npy"))
         if (directory / "user_vectors.npy").exists():
             indptr = np.load(directory / "user_items_indptr.npy")
             indices = np.load(directory / "user_items_indices.npy")

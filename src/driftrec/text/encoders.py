@@ -104,7 +104,8 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         model = self._load()
-        getter = getattr(model, "get_sentence_embedding_dimension", None)
+        getter = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension", None)
         return int(getter()) if getter else int(self.encode(["x"]).shape[1])
 
     def encode(self, texts: list[str]) -> np.ndarray:
