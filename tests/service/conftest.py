@@ -16,9 +16,8 @@ from urllib.parse import quote
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import ADMIN_KEY, READ_KEY, SECRET, synthetic_items, train_bundle
+from service_helpers import ADMIN_KEY, make_settings_for, synthetic_items, train_bundle
 
-from driftrec.config import Settings, load_settings
 from driftrec.service import create_app
 
 PG_URL = os.environ.get("DRIFTREC_TEST_POSTGRES_URL",
@@ -68,13 +67,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def make_settings(database_url: str, model_dir: Path | None, **overrides) -> Settings:
-    values = {"database_url": database_url, "model_dir": model_dir, "encoder": "hashing",
-              "id_secret": SECRET, "api_keys_admin": [ADMIN_KEY], "api_keys_read": [READ_KEY],
-              **overrides}
-    return load_settings(**values)
-
-
 @pytest.fixture
 def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., TestClient]]:
     """Factory for clients of fresh apps on this test's database (admin key by default)."""
@@ -82,7 +74,7 @@ def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., Te
 
     def make(*, key: str | None = ADMIN_KEY, model: Path | None = model_dir,
              **overrides) -> TestClient:
-        app = create_app(make_settings(database_url, model, **overrides))
+        app = create_app(make_settings_for(database_url, model, **overrides))
         client = TestClient(app, headers={"X-API-Key": key} if key else {})
         client.__enter__()
         clients.append(client)

@@ -9,6 +9,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from driftrec.config import Settings, load_settings
 from driftrec.data.dataset import Dataset
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
@@ -75,6 +76,13 @@ def count_rows(client: TestClient, table) -> int:
 
 def count_events(client: TestClient) -> int:
     return count_rows(client, tables.events)
+
+
+def make_settings_for(database_url: str, model_dir: Path | None, **overrides) -> Settings:
+    values = {"database_url": database_url, "model_dir": model_dir, "encoder": "hashing",
+              "id_secret": SECRET, "api_keys_admin": [ADMIN_KEY], "api_keys_read": [READ_KEY],
+              **overrides}
+    return load_settings(**values)
 
 
 def free_port() -> int:
