@@ -168,3 +168,19 @@ def test_ctrl_c_keeps_the_best_weights(monkeypatch):
     assert model.report.stopped_by == "interrupted"
     assert 1 <= model.report.best_epoch <= model.report.epochs
     assert np.isfinite(model.score(Histories.from_item_lists([[1, 2]]))).all()
+
+
+def test_chunked_softmax_loss_equals_plain_cross_entropy():
+    from driftrec.models.sequence.loss import softmax_cross_entropy
+
+    torch.manual_seed(0)
+    h = torch.randn(300, 16, requires_grad=True)
+    table = torch.randn(50, 16, requires_grad=True)
+    y = torch.randint(0, 50, (300,))
+    plain = torch.nn.functional.cross_entropy(h @ table.T, y)
+    grads_plain = torch.autograd.grad(plain, (h, table))
+    chunked = softmax_cross_entropy(h, table, y, chunk=64)
+    grads_chunked = torch.autograd.grad(chunked, (h, table))
+    assert torch.allclose(plain, chunked, atol=1e-5)
+    for a, b in zip(grads_plain, grads_chunked, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -91,9 +91,9 @@ class Block(nn.Module):
         b, length, h = x.shape
         qkv = self.qkv(self.ln1(x)).view(b, length, 3, self.n_heads, h // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        # No dropout on the attention weights: on CPU its (B, L, L) masks cost more than
+        # they help; hidden-state dropout regularises enough.
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, length, h)))
         return x + self.drop(self.ffn(self.ln2(x)))
 

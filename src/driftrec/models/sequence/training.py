@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from driftrec.models.sequence.batching import length_batches, right_align
 from driftrec.models.sequence.config import SequenceConfig
+from driftrec.models.sequence.loss import softmax_cross_entropy
 from driftrec.models.sequence.network import SequenceNet
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def sequence_loss(net: SequenceNet, batch: list[np.ndarray], max_len: int) -> to
     table = net.items()
     hidden = net.encode(inputs, table)
     keep = targets > 0
-    logits = hidden[keep] @ table[1:].T
-    return F.cross_entropy(logits.float(), targets[keep] - 1)
+    return softmax_cross_entropy(hidden[keep], table[1:], targets[keep] - 1)
 
 
 @torch.no_grad()
