@@ -30,10 +30,11 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 
 def _register_all() -> None:
-    from driftrec.cli import data, models
+    from driftrec.cli import data, models, serve
 
     data.register(app)
     models.register(app)
+    serve.register(app)
 
 
 _register_all()
