@@ -14,6 +14,7 @@ MODELS: dict[str, str] = {
     "content": "driftrec.models.content:ContentRecommender",
     "sasrec": "driftrec.models.sequence:SASRec",
     "sasrec-text": "driftrec.models.sequence:SASRecText",
+    "fused": "driftrec.models.fusion:FusedRecommender",
 }
 ALIASES: dict[str, str] = {"default": "ease"}
 

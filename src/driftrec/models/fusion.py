@@ -1,0 +1,281 @@
+"""Fused recommender: P(relevant | history, item) = sigmoid(W . features + b).
+
+Per (user, item) the features are the sequence model's log-probability of the item, the
+content model's long-term, short-term, best-cluster and transfer signals, the item's
+log-popularity and its recency (how recently anybody engaged with it). ``W`` and ``b`` are
+a logistic regression fitted on held-out next items: the last event of some users is kept
+out of the component models' training, and the model learns to tell that item apart from
+the components' own top candidates and from random items. Any signal can be switched off
+(``signals=[...]``) for ablations; ``weights()`` shows what was learned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
+from driftrec.models.base import Recommender
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_SIGNALS = ("sequence",)
+CONTENT_SIGNALS = ("long_term", "short_term", "cluster", "transfer")
+ITEM_SIGNALS = ("popularity", "recency")
+SIGNALS = (*SEQUENCE_SIGNALS, *CONTENT_SIGNALS, *ITEM_SIGNALS)
+FUSION_FILE = "fusion.json"
+SECONDS_PER_DAY = 86_400.0
+
+DEFAULTS: dict[str, Any] = {
+    "signals": list(SIGNALS),
+    "sequence_model": "sasrec-text",
+    "sequence": {},
+    "content": {},
+    "encoder": "minilm",
+    #: Users whose last event is held out to fit the fusion weights.
+    "holdout_users": 2000,
+    #: Negatives per held-out event: the sequence model's top items, and random items.
+    "hard_negatives": 50,
+    "random_negatives": 50,
+    #: Inverse L2 strength of the logistic regression.
+    "C": 1.0,
+    "seed": 0,
+}
+
+
+class FusedRecommender(Recommender):
+    """Learned combination of the sequence model, the content model and item priors."""
+
+    name: ClassVar[str] = "fused"
+    handles_new_items: ClassVar[bool] = True
+
+    def __init__(self, **config: Any) -> None:
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown fused model option(s) {unknown}; known: {sorted(DEFAULTS)}")
+        merged = {**DEFAULTS, **config}
+        bad = [s for s in merged["signals"] if s not in SIGNALS]
+        if bad or not merged["signals"]:
+            raise ValueError(f"signals must be a non-empty subset of {list(SIGNALS)}, got "
+                             f"{merged['signals']}")
+        merged["signals"] = [s for s in SIGNALS if s in merged["signals"]]
+        super().__init__(**merged)
+        self.sequence: Recommender | None = None
+        self.content: Recommender | None = None
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.recency = np.zeros(0, dtype=np.float32)
+        self.coef = np.zeros(len(self.signals), dtype=np.float64)
+        self.intercept = 0.0
+        self.mean = np.zeros(len(self.signals), dtype=np.float64)
+        self.scale = np.ones(len(self.signals), dtype=np.float64)
+        self.fit_info: dict[str, Any] = {}
+
+    @property
+    def signals(self) -> list[str]:
+        return list(self.config["signals"])
+
+    def _uses(self, group: tuple[str, ...]) -> bool:
+        return any(s in group for s in self.signals)
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, dataset: Dataset, *, item_embeddings: np.ndarray | None = None
+            ) -> FusedRecommender:
+        """Fit the components without the held-out events, then the fusion weights on them."""
+        from driftrec.models.registry import create_model
+
+        cfg = self.config
+        self.item_ids = dataset.item_ids
+        inner, held = holdout_last_events(dataset, cfg["holdout_users"], cfg["seed"])
+        if held.empty:
+            raise ValueError("fused model needs users with at least three events to learn "
+                             "its weights; none were found")
+        needs_text = self._uses(CONTENT_SIGNALS) or (
+            self._uses(SEQUENCE_SIGNALS) and cfg["sequence_model"] != "sasrec")
+        if needs_text and item_embeddings is None:
+            from driftrec.text.catalogue import embed_items
+
+            item_embeddings = embed_items(dataset, cfg["encoder"])
+        if self._uses(SEQUENCE_SIGNALS):
+            seq_cfg = dict(cfg["sequence"])
+            if cfg["sequence_model"] != "sasrec":
+                seq_cfg.setdefault("encoder", cfg["encoder"])
+            self.sequence = create_model(cfg["sequence_model"], **seq_cfg)
+            self.sequence.fit(inner, item_embeddings=item_embeddings)
+        if self._uses(CONTENT_SIGNALS):
+            self.content = create_model("content", **{"encoder": cfg["encoder"],
+                                                      **cfg["content"]})
+            self.content.fit(inner, item_vectors=item_embeddings)
+        self.popularity, self.recency = item_priors(inner)
+        users = held[USER_IDX].to_numpy()
+        histories = Histories.from_events(inner.events, users)
+        x, y = self._training_rows(histories, held[ITEM_IDX].to_numpy())
+        self.mean = x.mean(0)
+        self.scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
+        lr = LogisticRegression(C=cfg["C"], max_iter=1000)
+        lr.fit((x - self.mean) / self.scale, y)
+        self.coef = lr.coef_[0].astype(np.float64)
+        self.intercept = float(lr.intercept_[0])
+        # Serve with priors from every training event (the weights barely depend on them).
+        self.popularity, self.recency = item_priors(dataset)
+        self.fit_info = {"holdout_events": len(held), "rows": len(y),
+                         "positives": int(y.sum())}
+        log.info("fusion weights (per standard deviation): %s", self.weights())
+        return self
+
+    def _training_rows(self, histories: Histories, targets: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Feature rows of each held-out item and its negatives, with 1/0 labels."""
+        rng = np.random.default_rng(self.config["seed"])
+        feats = self.features(histories)
+        ranking = feats["sequence"] if "sequence" in feats else next(iter(feats.values()))
+        rows: list[tuple[int, int]] = []
+        labels: list[int] = []
+        n_hard, n_rand = self.config["hard_negatives"], self.config["random_negatives"]
+        for r, (items, target) in enumerate(zip(histories.items, targets, strict=True)):
+            banned = np.zeros(self.n_items, dtype=bool)
+            banned[items] = True
+            banned[target] = True
+            order = np.argsort(-ranking[r], kind="stable")
+            hard = order[~banned[order]][:n_hard]
+            pool = np.flatnonzero(~banned)
+            rand = rng.choice(pool, size=min(n_rand, len(pool)), replace=False)
+            negatives = np.unique(np.concatenate([hard, rand]))
+            rows.append((r, int(target)))
+            labels.append(1)
+            rows.extend((r, int(i)) for i in negatives)
+            labels.extend([0] * len(negatives))
+        idx = np.asarray(rows)
+        x = np.stack([feats[s][idx[:, 0], idx[:, 1]] for s in self.signals], axis=1)
+        return x.astype(np.float64), np.asarray(labels)
+
+    # -- scoring --------------------------------------------------------------------
+    def features(self, histories: Histories) -> dict[str, np.ndarray]:
+        """Each enabled signal as an ``(n, n_items)`` float32 array."""
+        n = len(histories)
+        out: dict[str, np.ndarray] = {}
+        if "sequence" in self.signals:
+            out["sequence"] = log_softmax(self._component(self.sequence).score(histories))
+        if self._uses(CONTENT_SIGNALS):
+            from driftrec.interest.transfer import transfer_weight
+
+            content = self._component(self.content)
+            sig = content.signals(histories)
+            for name in CONTENT_SIGNALS:
+                if name in self.signals:
+                    out[name] = sig[name]
+            if "transfer" in out:
+                fade = transfer_weight(sig["n_events"], content.config["transfer_k0"])
+                out["transfer"] = (out["transfer"] * fade[:, None]).astype(np.float32)
+        if "popularity" in self.signals:
+            out["popularity"] = np.broadcast_to(self.popularity, (n, self.n_items))
+        if "recency" in self.signals:
+            out["recency"] = np.broadcast_to(self.recency, (n, self.n_items))
+        return out
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """The fused log-odds ``W . standardised features + b`` (sigmoid gives P)."""
+        feats = self.features(histories)
+        out = np.full((len(histories), self.n_items), self.intercept, dtype=np.float32)
+        for j, name in enumerate(self.signals):
+            w = self.coef[j] / self.scale[j]
+            out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
+        return out
+
+    def weights(self) -> dict[str, float]:
+        """Learned weight of each signal per standard deviation of it, plus the bias."""
+        out = {name: float(w) for name, w in zip(self.signals, self.coef, strict=True)}
+        out["bias"] = self.intercept
+        return out
+
+    def add_items(self, item_ids: list[str], text_embeddings: np.ndarray) -> None:
+        """New items with text: scored by every component at once, with no history priors."""
+        emb = np.asarray(text_embeddings, dtype=np.float32)
+        if self.sequence is not None:
+            self.sequence.add_items(item_ids, emb)
+        if self.content is not None:
+            self.content.add_items(list(item_ids), vectors=emb)
+        self.popularity = np.concatenate([self.popularity, np.zeros(len(item_ids), np.float32)])
+        oldest = self.recency.min() if len(self.recency) else 0.0
+        self.recency = np.concatenate([self.recency,
+                                       np.full(len(item_ids), oldest, np.float32)])
+        self.item_ids = np.concatenate([self.item_ids,
+                                        np.asarray([str(i) for i in item_ids], dtype=object)])
+
+    def _component(self, model: Recommender | None) -> Any:
+        if model is None:
+            raise RuntimeError("the fused model is not fitted; call fit() or load() first")
+        return model
+
+    # -- persistence ----------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        if self.sequence is not None:
+            self.sequence.save(directory / "sequence")
+        if self.content is not None:
+            self.content.save(directory / "content")
+        np.save(directory / "popularity.npy", self.popularity)
+        np.save(directory / "recency.npy", self.recency)
+        state = {"signals": self.signals, "coef": self.coef.tolist(),
+                 "intercept": self.intercept, "mean": self.mean.tolist(),
+                 "scale": self.scale.tolist(), "fit_info": self.fit_info}
+        (directory / FUSION_FILE).write_text(json.dumps(state, indent=2))
+
+    def _load_state(self, directory: Path) -> None:
+        state = json.loads((directory / FUSION_FILE).read_text())
+        self.coef = np.asarray(state["coef"], dtype=np.float64)
+        self.intercept = float(state["intercept"])
+        self.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.scale = np.asarray(state["scale"], dtype=np.float64)
+        self.fit_info = state.get("fit_info", {})
+        self.popularity = np.load(directory / "popularity.npy")
+        self.recency = np.load(directory / "recency.npy")
+        if (directory / "sequence").exists():
+            self.sequence = Recommender.load(directory / "sequence")
+        if (directory / "content").exists():
+            self.content = Recommender.load(directory / "content")
+
+
+def holdout_last_events(dataset: Dataset, n_users: int, seed: int
+                        ) -> tuple[Dataset, Any]:
+    """Remove the last event of up to ``n_users`` users with at least three events."""
+    ev = dataset.events
+    order = np.lexsort((ev[TIMESTAMP].to_numpy(), ev[USER_IDX].to_numpy()))
+    users_sorted = ev[USER_IDX].to_numpy()[order]
+    counts = np.bincount(users_sorted, minlength=dataset.n_users)
+    last_row = order[np.cumsum(counts)[counts > 0] - 1]
+    eligible_users = np.flatnonzero(counts >= 3)
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(eligible_users, size=min(n_users, len(eligible_users)),
+                            replace=False).tolist()) if len(eligible_users) else set()
+    held_rows = np.asarray([r for r in last_row if int(ev[USER_IDX].iat[r]) in chosen],
+                           dtype=np.int64)
+    keep = np.ones(len(ev), dtype=bool)
+    keep[held_rows] = False
+    return dataset.with_events(ev[keep]), ev.iloc[held_rows].reset_index(drop=True)
+
+
+def item_priors(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """log(1 + event count) and -log(1 + days since the item's last event) per item."""
+    ev = dataset.events
+    counts = np.bincount(ev[ITEM_IDX].to_numpy(), minlength=dataset.n_items)
+    popularity = np.log1p(counts).astype(np.float32)
+    last = np.full(dataset.n_items, -np.inf)
+    np.maximum.at(last, ev[ITEM_IDX].to_numpy(), ev[TIMESTAMP].to_numpy().astype(np.float64))
+    now = float(ev[TIMESTAMP].max()) if len(ev) else 0.0
+    oldest = float(ev[TIMESTAMP].min()) if len(ev) else 0.0
+    last[~np.isfinite(last)] = oldest
+    recency = -np.log1p(np.maximum(now - last, 0.0) / SECONDS_PER_DAY)
+    return popularity, recency.astype(np.float32)
+
+
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax: makes one user's scores comparable with another's."""
+    scores = np.asarray(scores, dtype=np.float64)
+    top = scores.max(1, keepdims=True)
+    lse = top + np.log(np.exp(scores - top).sum(1, keepdims=True))
+    return (scores - lse).astype(np.float32)
