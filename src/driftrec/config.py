@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     new_item_weight: float = 0.8
     #: Seconds the per-process item popularity stays cached.
     popularity_ttl_s: float = 10.0
+    #: Seconds before user segments are rebuilt (in the background) from stored states.
+    segment_refresh_s: float = 600.0
 
     @field_validator("api_keys_read", "api_keys_admin", mode="before")
     @classmethod

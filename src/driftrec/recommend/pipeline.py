@@ -5,7 +5,9 @@ Signals, from weakest to strongest (a stronger one overrides a weaker one per it
 1. **popularity**: ``0.5 * log(1 + events) / max`` over events in the store, for everyone;
 2. **content**: cosine between the user's interest vector and the item's text vector,
    times ``new_item_weight``; used for items the model does not know (new items) and for
-   every item when the model has nothing to say about this user;
+   every item when the model has nothing to say about this user; in that case the items
+   popular in the user's segment (``0.5 * log(1 + count) / max``) compete too (source
+   ``segment``), which is how interest transfers to users the model cannot place;
 3. **model**: the configured model's scores from the user's recent stored events,
    min-max scaled to 0..1 over the catalogue.
 
@@ -30,6 +32,7 @@ from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.diversity import mmr
 from driftrec.recommend.interest import interest_vector, load_state
 from driftrec.recommend.models import LoadedModel, ModelHolder
+from driftrec.recommend.segments import SegmentIndex, Segments
 from driftrec.store import Store, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -80,13 +83,15 @@ class RecommendationEngine:
 
     def __init__(self, store: Store, catalogue: Catalogue, models: ModelHolder, *,
                  history_length: int = 200, new_item_weight: float = 0.8,
-                 popularity_ttl_s: float = 10.0) -> None:
+                 popularity_ttl_s: float = 10.0,
+                 segments: SegmentIndex | None = None) -> None:
         self.store = store
         self.catalogue = catalogue
         self.models = models
         self.history_length = history_length
         self.new_item_weight = new_item_weight
         self.popularity_ttl_s = popularity_ttl_s
+        self.segments = segments
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (0.0, {})
         self._lock = threading.Lock()
@@ -155,8 +160,13 @@ class RecommendationEngine:
         out = np.where(finite, (scores - lo) / (hi - lo), 0.0)
         return out
 
+    def segment_of(self, ctx: UserContext) -> tuple[Segments | None, int]:
+        segs = self.segments.get() if self.segments is not None else None
+        return segs, (segs.assign(ctx.vector) if segs is not None else -1)
+
     def _score(self, u: _Universe, ctx: UserContext, vecs: np.ndarray, has: np.ndarray,
-               query_vec: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+               query_vec: np.ndarray | None, seg_counts: dict[str, int] | None
+               ) -> tuple[np.ndarray, np.ndarray]:
         n = len(u.ids)
         score = np.zeros(n)
         source = np.full(n, "popularity", dtype=object)
@@ -180,6 +190,13 @@ class RecommendationEngine:
             use = has & ((u.model_col < 0) | (model_part is None))
             score = np.where(use, content, score)
             source[use] = "content"
+            if model_part is None and seg_counts:
+                seg = np.log1p(np.fromiter((seg_counts.get(i, 0) for i in u.ids), float,
+                                           count=n))
+                seg = POPULARITY_WEIGHT * seg / max(seg.max(), 1e-9)
+                wins = seg > score
+                score = np.where(wins, seg, score)
+                source[wins] = "segment"
         if model_part is not None:
             known = u.model_col >= 0
             score = np.where(known, model_part[np.maximum(u.model_col, 0)], score)
@@ -188,15 +205,18 @@ class RecommendationEngine:
 
     def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
                   diversity: float = 0.0, explain: bool = True,
-                  query: str | None = None, query_vec: np.ndarray | None = None,
-                  segment: str | None = None) -> list[Recommendation]:
+                  query: str | None = None, query_vec: np.ndarray | None = None
+                  ) -> list[Recommendation]:
         """Top-``k`` items for a user (or for free text, optionally personalised)."""
         u = self.universe()
         vecs, has, hidden = u.vectors, u.has_vector, u.hidden
         ctx = self.user_context(user_key) if user_key else None
         if ctx is None:
             ctx = UserContext("", [], load_state(None, "", self.catalogue.dim), 0)
-        score, source = self._score(u, ctx, vecs, has, query_vec)
+        segs, seg_id = self.segment_of(ctx)
+        seg_counts = segs.item_counts[seg_id] if segs is not None and seg_id >= 0 else None
+        segment = segs.labels[seg_id] if segs is not None and seg_id >= 0 else None
+        score, source = self._score(u, ctx, vecs, has, query_vec, seg_counts)
         score = np.where(hidden, -np.inf, score)
         if exclude_seen and user_key:
             seen = self.store.seen_items(user_key)
@@ -259,6 +279,8 @@ class RecommendationEngine:
                 topic = cat.title(nearest[0].item_id) if nearest else "what you engaged with"
                 rec.reasons.append(why.similar_to_interest(topic, new_item=u.model_col[i] < 0))
             elif rec.source == "popularity":
+                rec.reasons.append(why.popular())
+            elif rec.source == "segment":
                 rec.reasons.append(why.popular(segment))
             else:
                 basis = nearest or liked[-2:][::-1]

@@ -15,7 +15,7 @@ import driftrec
 from driftrec.config import Settings, load_settings
 from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from driftrec.service.routes import admin, events, health, items, query, users
+from driftrec.service.routes import admin, events, health, items, query, segments, users
 from driftrec.text import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
         return JSONResponse({"detail": "the database is unavailable; retry later"},
                             status_code=503, headers={"Retry-After": "1"})
 
-    for module in (events, users, items, query, admin, health):
+    for module in (events, users, items, query, segments, admin, health):
         app.include_router(module.router)
     try:
         from driftrec.web.routes import router as web_router

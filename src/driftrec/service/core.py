@@ -26,6 +26,7 @@ from driftrec.recommend.interest import apply_events, load_state
 from driftrec.recommend.models import ModelHolder, load_model
 from driftrec.recommend.pipeline import RecommendationEngine
 from driftrec.recommend.profile import Projection
+from driftrec.recommend.segments import SegmentIndex
 from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
 from driftrec.text import TextEncoder, encode_texts, item_texts
 
@@ -56,10 +57,12 @@ class ServiceCore:
         self._reembed_stale_items()
         self.catalogue.sync(self.store)
         self._load_initial_model()
+        self.segments = SegmentIndex(self.store, self.catalogue,
+                                     max_age_s=settings.segment_refresh_s)
         self.engine = RecommendationEngine(
             self.store, self.catalogue, self.models, history_length=settings.history_length,
             new_item_weight=settings.new_item_weight,
-            popularity_ttl_s=settings.popularity_ttl_s)
+            popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments)
         self.started_at = time.time()
 
     # -- start-up -------------------------------------------------------------------

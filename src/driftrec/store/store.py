@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text, update
@@ -148,6 +148,21 @@ class Store:
         if row is None:
             return None, 0
         return (dict(row.state) if row.state else None), int(row.n_events)
+
+    def iter_states(self, batch_size: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every stored interest state as ``(user_key, state)``, in key order, in batches."""
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(t.user_state.c.user_key, t.user_state.c.state)
+                    .where(t.user_state.c.user_key > last)
+                    .order_by(t.user_state.c.user_key).limit(batch_size)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.user_key, dict(row.state or {})
+            last = rows[-1].user_key
 
     def delete_user(self, user_key: str) -> dict[str, int]:
         """Erase every event and the interest state of one user."""

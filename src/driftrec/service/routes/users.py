@@ -55,7 +55,10 @@ def profile(user_id: str = UserId, c: ServiceCore = Depends(core)) -> dict[str, 
     """Segment, long- and short-term topics, interest clusters, drift and history length."""
     check_id(c, "path.user_id", user_id)
     ctx = c.engine.user_context(c.store.user_key(user_id))
-    return {"user_id": user_id, **build_profile(ctx.state, ctx.n_events, c.catalogue)}
+    segs, seg_id = c.engine.segment_of(ctx)
+    segment = segs.describe(seg_id) if segs is not None else None
+    return {"user_id": user_id,
+            **build_profile(ctx.state, ctx.n_events, c.catalogue, segment)}
 
 
 @router.get("/{user_id}/interest-history", dependencies=[Depends(require_read)],
