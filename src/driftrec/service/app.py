@@ -17,6 +17,7 @@ from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from driftrec.service.routes import admin, events, health, items, query, segments, users
 from driftrec.text import TextEncoder
+from driftrec.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,7 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
 
     for module in (events, users, items, query, segments, admin, health):
         app.include_router(module.router)
-    try:
-        from driftrec.web.routes import router as web_router
-    except ImportError:  # dashboard templates are optional
-        pass
-    else:
-        app.include_router(web_router)
+    app.include_router(web_router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
