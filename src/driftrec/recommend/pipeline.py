@@ -57,6 +57,7 @@ class _Universe:
 
     key: tuple
     ids: np.ndarray
+    pos: dict[str, int]
     model_col: np.ndarray
     cat_row: np.ndarray
     vectors: np.ndarray
@@ -78,6 +79,16 @@ class UserContext:
         return interest_vector(self.state) if self.state.n_events else None
 
 
+def count_array(u: _Universe, counts: dict[str, int]) -> np.ndarray:
+    """``log(1 + count)`` per universe item."""
+    out = np.zeros(len(u.ids))
+    for item, c in counts.items():
+        i = u.pos.get(item)
+        if i is not None:
+            out[i] = np.log1p(c)
+    return out
+
+
 class RecommendationEngine:
     """Answers recommendation, similar-item and free-text queries for one service process."""
 
@@ -94,6 +105,7 @@ class RecommendationEngine:
         self.segments = segments
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (0.0, {})
+        self._pop_array: tuple[tuple, np.ndarray] | None = None
         self._lock = threading.Lock()
 
     # -- shared state ---------------------------------------------------------------
@@ -114,7 +126,9 @@ class RecommendationEngine:
             cat_row = np.concatenate([np.arange(len(ids)), np.full(len(extra), -1)]
                                      ).astype(np.int64)
             vecs, has, hidden = self._vectors(len(all_ids), len(ids))
-            self._universe = _Universe(key, all_ids, model_col, cat_row, vecs, has, hidden)
+            pos_all = {str(x): i for i, x in enumerate(all_ids)}
+            self._universe = _Universe(key, all_ids, pos_all, model_col, cat_row, vecs, has,
+                                       hidden)
             return self._universe
 
     def popularity(self) -> dict[str, int]:
@@ -123,6 +137,19 @@ class RecommendationEngine:
             counts = self.store.item_popularity()
             self._pop = (time.monotonic(), counts)
         return counts
+
+    def popularity_scores(self, u: _Universe) -> np.ndarray:
+        """``POPULARITY_WEIGHT * log(1 + count) / max`` aligned with the universe (cached)."""
+        counts = self.popularity()
+        key = (u.key, id(counts))
+        cached = self._pop_array
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        pop = count_array(u, counts)
+        if pop.max() > 0:
+            pop = POPULARITY_WEIGHT * pop / pop.max()
+        self._pop_array = (key, pop)
+        return pop
 
     def user_context(self, user_key: str) -> UserContext:
         events = self.store.user_events(user_key, limit=self.history_length)
@@ -170,11 +197,7 @@ class RecommendationEngine:
         n = len(u.ids)
         score = np.zeros(n)
         source = np.full(n, "popularity", dtype=object)
-        counts = self.popularity()
-        if counts:
-            pop = np.log1p(np.fromiter((counts.get(i, 0) for i in u.ids), float, count=n))
-            if pop.max() > 0:
-                score = POPULARITY_WEIGHT * pop / pop.max()
+        score = self.popularity_scores(u).copy()
         uvec = ctx.vector
         if query_vec is not None:
             sim = vecs @ query_vec
@@ -191,8 +214,7 @@ class RecommendationEngine:
             score = np.where(use, content, score)
             source[use] = "content"
             if model_part is None and seg_counts:
-                seg = np.log1p(np.fromiter((seg_counts.get(i, 0) for i in u.ids), float,
-                                           count=n))
+                seg = count_array(u, seg_counts)
                 seg = POPULARITY_WEIGHT * seg / max(seg.max(), 1e-9)
                 wins = seg > score
                 score = np.where(wins, seg, score)
@@ -220,9 +242,9 @@ class RecommendationEngine:
         score = np.where(hidden, -np.inf, score)
         if exclude_seen and user_key:
             seen = self.store.seen_items(user_key)
-            if seen:
-                mask = np.fromiter((i in seen for i in u.ids), bool, count=len(u.ids))
-                score = np.where(mask, -np.inf, score)
+            rows = [u.pos[i] for i in seen if i in u.pos]
+            if rows:
+                score[rows] = -np.inf
         valid = np.flatnonzero(np.isfinite(score))
         if not len(valid):
             return []
@@ -263,9 +285,8 @@ class RecommendationEngine:
         hist_vecs = [(e, cat.vector(e.item_id)) for e in liked]
         hist_vecs = [(e, v) for e, v in hist_vecs if v is not None]
         hv = np.stack([v for _, v in hist_vecs]) if hist_vecs else None
-        pos = {str(x): i for i, x in enumerate(u.ids)}
         for rec in recs:
-            i = pos[rec.item_id]
+            i = u.pos[rec.item_id]
             item_vec = vecs[i] if has[i] else None
             nearest: list[StoredEvent] = []
             if hv is not None and item_vec is not None:

@@ -21,7 +21,7 @@ from driftrec.config import Settings
 from driftrec.data.schema import ITEM_ID
 from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.encoding import item_text, load_encoder, to_bytes
+from driftrec.recommend.encoding import HASHING, item_text, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
 from driftrec.recommend.models import ModelHolder, load_model
 from driftrec.recommend.pipeline import RecommendationEngine
@@ -89,7 +89,9 @@ class ServiceCore:
             return 0
         log.info("importing %d catalogue items from %s", len(new), path)
         texts = item_texts(new)
-        vecs = encode_texts(texts, self.encoder, use_cache=False, progress=False)
+        # the on-disk cache pays off for language models, not for the instant hashing one
+        vecs = encode_texts(texts, self.encoder, progress=False,
+                            use_cache=self.encoder.name != HASHING)
         records = []
         for row, vec in zip(new.to_dict("records"), vecs, strict=True):
             attrs = {k: v for k, v in row.items()
