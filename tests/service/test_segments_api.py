@@ -35,3 +35,13 @@ def test_segments_overview_profile_and_segment_popularity(client):
     assert from_segment
     assert from_segment[0]["reasons"][0].startswith("popular in your segment (")
     assert all(i["item_id"].startswith("space-") for i in from_segment)
+
+
+def test_an_erased_user_leaves_the_segments(client):
+    populate(client)
+    client.post("/v1/admin/segments/rebuild")
+    core = client.app.state.core
+    key = core.store.user_key("seg3")
+    assert key in core.segments.current.segmentation.user_ids
+    client.delete("/v1/users/seg3")
+    assert key not in core.segments.current.segmentation.user_ids

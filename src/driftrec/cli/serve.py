@@ -22,6 +22,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def bind_host(host: str, auth_enabled: bool) -> str:
+    """The interface to bind: without API keys, only loopback (and say so)."""
+    if not auth_enabled and not _is_loopback(host):
+        log.warning("no API keys configured: binding to %s instead of %s; set "
+                    "DRIFTREC_API_KEYS_READ and DRIFTREC_API_KEYS_ADMIN to serve other hosts",
+                    LOOPBACK, host)
+        return LOOPBACK
+    return host
+
+
 def serve(
     model_dir: Path | None = typer.Option(None, help="Trained model directory (or a folder of "
                                           "versions, the newest is served)."),
@@ -42,12 +52,7 @@ def serve(
 
     settings = load_settings(config, database_url=db, model_dir=model_dir, host=host,
                              port=port, encoder=encoder)
-    bind = settings.host
-    if not settings.auth_enabled and not _is_loopback(bind):
-        log.warning("no API keys configured: binding to %s instead of %s; set "
-                    "DRIFTREC_API_KEYS_READ and DRIFTREC_API_KEYS_ADMIN to serve other hosts",
-                    LOOPBACK, bind)
-        bind = LOOPBACK
+    bind = bind_host(settings.host, settings.auth_enabled)
     app = create_app(settings)
     log.info("serving on http://%s:%d (model %s)", bind, settings.port,
              app.state.core.model_version)

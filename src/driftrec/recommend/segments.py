@@ -83,6 +83,19 @@ class SegmentIndex:
             threading.Thread(target=self.rebuild, name="segments", daemon=True).start()
         return self.current
 
+    def forget(self, user_key: str) -> None:
+        """Drop an erased user from the current build and rebuild in the background.
+
+        Other processes drop them at their next rebuild (``max_age_s`` at most).
+        """
+        current = self.current
+        if current is not None and user_key in current.segmentation.user_ids:
+            seg = current.segmentation
+            i = seg.user_ids.index(user_key)
+            seg.user_ids = seg.user_ids[:i] + seg.user_ids[i + 1:]
+            seg.labels = np.delete(seg.labels, i)
+            threading.Thread(target=self.rebuild, name="segments", daemon=True).start()
+
     def rebuild(self) -> Segments | None:
         """Build segments from the stored states now (skipped if a build is running)."""
         if not self._building.acquire(blocking=False):

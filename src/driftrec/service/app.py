@@ -75,3 +75,9 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory driftrec.service.app:app_from_env`` (settings from
+    ``DRIFTREC_*`` and ``DRIFTREC_CONFIG``), e.g. to run several workers on PostgreSQL."""
+    return create_app(load_settings())

@@ -86,8 +86,11 @@ def export(user_id: str = UserId, c: ServiceCore = Depends(core)) -> dict[str, A
 @router.delete("/{user_id}", response_model=Deleted, dependencies=[Depends(require_admin)],
                summary="Erase a user")
 def delete_user(user_id: str = UserId, c: ServiceCore = Depends(core)) -> Deleted:
-    """Erases the user's events and interest state (nothing per user is cached)."""
+    """Erases the user's events and interest state, and drops them from the user segments
+    (the only derived data that names a user; recommendations are not cached)."""
     check_id(c, "path.user_id", user_id)
-    counts = c.store.delete_user(c.store.user_key(user_id))
+    key = c.store.user_key(user_id)
+    counts = c.store.delete_user(key)
+    c.segments.forget(key)
     return Deleted(user_id=user_id, events_deleted=counts["events"],
                    state_deleted=counts["states"] > 0)
