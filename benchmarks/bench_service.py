@@ -48,6 +48,7 @@ def percentile(values: list[float], q: float) -> float:
 def row(name: str, latencies: list[float], elapsed: float, errors: int, **extra) -> dict:
     return {"measure": name, "requests": len(latencies), "errors": errors,
             "throughput_per_s": round(len(latencies) / elapsed, 1) if elapsed else None,
+            "events_per_s": None,
             "p50_ms": round(percentile(latencies, 50) * 1000, 2),
             "p99_ms": round(percentile(latencies, 99) * 1000, 2),
             "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
@@ -143,6 +144,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rng = random.Random(0)
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews latencies
 
     dataset = load_movielens("ml-1m")
     work = Path(tempfile.mkdtemp(prefix="driftrec-bench-"))
@@ -182,7 +184,8 @@ def main() -> None:
         lat, elapsed, errors = load(
             base, lambda c, i: c.post("/v1/events", json={"events": [single[i]]}),
             args.requests, args.seconds, args.concurrency)
-        rows.append(row("ingest 1 event per request (HTTP)", lat, elapsed, errors))
+        rows.append(row("ingest 1 event per request (HTTP)", lat, elapsed, errors,
+                        events_per_s=round(len(lat) / elapsed, 1)))
 
         lat, elapsed, errors = load(
             base, lambda c, i: c.get(f"/v1/users/ml-{users[i % len(users)]}/recommendations",
@@ -200,8 +203,8 @@ def main() -> None:
         server.wait(30)
 
     rows.extend(in_process(db, model_dir, args.encoder, users, items, args.in_process, rng))
-    columns = ["measure", "requests", "errors", "throughput_per_s", "p50_ms", "p99_ms",
-               "mean_ms"]
+    columns = ["measure", "requests", "errors", "throughput_per_s", "events_per_s", "p50_ms",
+               "p99_ms", "mean_ms"]
     title = "driftrec service on MovieLens-1M (loopback, one machine)"
     report.print_table(rows, columns, title)
     report.write_results(rows, columns, args.out, "service-ml-1m", title=title, protocol={
@@ -210,7 +213,8 @@ def main() -> None:
         "preloaded_users": args.users, "history": args.history,
         "concurrency": args.concurrency, "requests_per_phase": args.requests,
         "seconds_cap": args.seconds, "server_startup_s": round(startup_s, 1),
-        "items": dataset.n_items})
+        "items": dataset.n_items, "load_average_before": load_before,
+        "load_average_after": round(os.getloadavg()[0], 2)})
 
 
 def in_process(db: str, model_dir: Path, encoder: str, users: list, items: list, n: int,
