@@ -94,3 +94,12 @@ def test_batch_and_body_limits(make_client):
     response = client.post("/v1/events", json={"events": big})
     assert response.status_code == 413 and "max_body_bytes" in response.text
     assert count_events(client) == 0
+
+
+def test_a_rating_without_value_is_not_read_as_one_star(client):
+    post_events(client, {"user_id": "r", "item_id": "space-0", "event_type": "rating"},
+                {"user_id": "r", "item_id": "crime-0", "event_type": "rating", "value": 1})
+    exported = client.get("/v1/users/r/export").json()
+    assert [e["value"] for e in exported["events"]] == [None, 1.0]
+    profile = client.get("/v1/users/r/profile").json()
+    assert profile["long_term_topics"][0] == "Sci-Fi"  # the 1-star crime rating pushes away

@@ -174,7 +174,8 @@ class RecommendationEngine:
             users=np.array([-1], dtype=np.int64),
             items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
             timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
-            values=[np.array([e.value for e in known], dtype=np.float32)],
+            values=[np.array([1.0 if e.value is None else e.value for e in known],
+                             dtype=np.float32)],
             event_types=[np.array([e.event_type for e in known], dtype=object)],
         )
         scores = np.asarray(loaded.model.score(hist), dtype=np.float64)[0]
@@ -281,7 +282,7 @@ class RecommendationEngine:
                  segment: str | None) -> None:
         cat = self.catalogue
         liked = [e for e in ctx.events[-REASON_HISTORY:]
-                 if not (e.event_type == "rating" and e.value <= 2.0)]
+                 if not (e.event_type == "rating" and e.value is not None and e.value <= 2.0)]
         hist_vecs = [(e, cat.vector(e.item_id)) for e in liked]
         hist_vecs = [(e, v) for e, v in hist_vecs if v is not None]
         hv = np.stack([v for _, v in hist_vecs]) if hist_vecs else None

@@ -8,12 +8,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class NewEvent:
-    """An event as received; ``user_id`` is raw here and is hashed before it is stored."""
+    """An event as received; ``user_id`` is raw here and is hashed before it is stored.
+
+    ``value`` is ``None`` when the client sent none (a rating without a value then counts
+    with its type's weight, not as one star).
+    """
 
     user_id: str
     item_id: str
     event_type: str
-    value: float
+    value: float | None
     timestamp: int
     text: str | None = None
     event_id: str | None = None
@@ -25,7 +29,7 @@ class StoredEvent:
 
     item_id: str
     event_type: str
-    value: float
+    value: float | None
     timestamp: int
     text: str | None = None
     seq: int = 0

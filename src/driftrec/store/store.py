@@ -93,7 +93,7 @@ class Store:
                 row = {
                     "event_key": self.ids.event_key(ev.event_id) if ev.event_id else None,
                     "user_key": key, "item_id": ev.item_id, "event_type": ev.event_type,
-                    "value": float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
+                    "value": _float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
                     "received_at": now,
                 }
                 stmt = self._insert(t.events).values(**row)
@@ -104,7 +104,7 @@ class Store:
                     duplicates += 1
                     continue
                 accepted.setdefault(key, []).append(StoredEvent(
-                    ev.item_id, ev.event_type, float(ev.value), int(ev.timestamp), ev.text,
+                    ev.item_id, ev.event_type, _float(ev.value), int(ev.timestamp), ev.text,
                     int(new_id)))
             for key, new_events in accepted.items():
                 conn.execute(self._insert(t.user_state).values(
@@ -293,6 +293,10 @@ class Store:
             rows = conn.execute(select(t.model_versions)
                                 .order_by(t.model_versions.c.loaded_at.desc())).all()
         return [dict(r._mapping) for r in rows]
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _item(row) -> ItemRecord:

@@ -36,7 +36,7 @@ def post_events(batch: EventBatch, request: Request,
         check_text(c, f"body.events.{i}.text", e.text)
         events.append(NewEvent(
             user_id=e.user_id, item_id=e.item_id, event_type=e.event_type,
-            value=1.0 if e.value is None else float(e.value),
+            value=None if e.value is None else float(e.value),
             timestamp=now if e.timestamp is None else int(e.timestamp),
             text=e.text or None, event_id=e.event_id))
     accepted, duplicates = c.ingest(events)
