@@ -26,6 +26,8 @@ class SequenceConfig:
     #: projection alone must carry meaning (what an unseen item has).
     id_dropout: float = 0.0
     lr: float = 2e-3
+    #: Optimiser steps of linear learning-rate warm-up.
+    warmup_steps: int = 100
     weight_decay: float = 0.1
     batch_size: int = 128
     max_epochs: int = 200
@@ -37,9 +39,10 @@ class SequenceConfig:
     #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
     time_budget_min: float = 0.0
     seed: int = 42
-    #: Torch intra-op threads (0: ``min(4, os.cpu_count())``).
+    #: Torch intra-op threads (0: half the CPU cores, at most 4: on a shared machine more
+    #: threads than free cores make every parallel region wait for a busy core).
     threads: int = 0
-    #: Use bfloat16 autocast for the heavy matmuls when the CPU supports it.
+    #: bfloat16 inputs for the catalogue-softmax matrix products (fast with AVX512-BF16).
     bf16: bool = False
     #: Name of the text encoder whose item embeddings were used (recorded, not loaded).
     encoder: str = ""

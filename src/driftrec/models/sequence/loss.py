@@ -5,6 +5,8 @@ log-softmax and its gradient to memory; with ``N`` around 25,000 positions per b
 CPU spends most of an epoch moving those matrices. Here each chunk of rows is computed,
 turned into its gradient and consumed while it is still in cache, and nothing of size
 ``N x n_items`` is ever stored. The result equals the plain loss (up to float rounding).
+With ``bf16=True`` the three matrix products take bfloat16 inputs (about twice as fast on
+CPUs with AVX512-BF16); log-sum-exp and the softmax stay in float32, as under GPU autocast.
 """
 
 from __future__ import annotations
@@ -18,40 +20,43 @@ CHUNK_ROWS = 128
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: Tensor, table: Tensor, targets: Tensor, chunk: int) -> Tensor:
+    def forward(
+        ctx, hidden: Tensor, table: Tensor, targets: Tensor, chunk: int, bf16: bool
+    ) -> Tensor:
         n = hidden.shape[0]
+        mm_dtype = torch.bfloat16 if bf16 else torch.float32
+        h_mm, t_mm = hidden.to(mm_dtype), table.to(mm_dtype)
         lse = torch.empty(n, dtype=torch.float32)
-        table_t = table.T
         for start in range(0, n, chunk):
-            lse[start : start + chunk] = torch.logsumexp(hidden[start : start + chunk] @ table_t, 1)
+            logits = (h_mm[start : start + chunk] @ t_mm.T).float()
+            lse[start : start + chunk] = torch.logsumexp(logits, 1)
         target_logit = (hidden * table[targets]).sum(1)
-        ctx.save_for_backward(hidden, table, targets, lse)
+        ctx.save_for_backward(h_mm, t_mm, targets, lse)
         ctx.chunk = chunk
         return (lse - target_logit).mean()
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        hidden, table, targets, lse = ctx.saved_tensors
+        h_mm, t_mm, targets, lse = ctx.saved_tensors
         chunk = ctx.chunk
-        n = hidden.shape[0]
+        n = h_mm.shape[0]
         scale = grad / n
-        grad_hidden = torch.empty_like(hidden)
-        grad_table = torch.zeros_like(table)
-        table_t = table.T
+        grad_hidden = torch.empty(h_mm.shape, dtype=torch.float32)
+        grad_table = torch.zeros(t_mm.shape, dtype=torch.float32)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            h = hidden[start:stop]
-            probs = h @ table_t
+            h = h_mm[start:stop]
+            probs = (h @ t_mm.T).float()
             probs.sub_(lse[start:stop, None]).exp_()
             probs[torch.arange(stop - start), targets[start:stop]] -= 1.0
-            probs.mul_(scale)
-            torch.mm(probs, table, out=grad_hidden[start:stop])
-            grad_table.addmm_(probs.T, h)
-        return grad_hidden, grad_table, None, None
+            probs = probs.mul_(scale).to(h_mm.dtype)
+            grad_hidden[start:stop] = probs @ t_mm
+            grad_table += probs.T @ h
+        return grad_hidden, grad_table, None, None, None
 
 
 def softmax_cross_entropy(
-    hidden: Tensor, table: Tensor, targets: Tensor, chunk: int = CHUNK_ROWS
+    hidden: Tensor, table: Tensor, targets: Tensor, chunk: int = CHUNK_ROWS, *, bf16: bool = False
 ) -> Tensor:
     """Mean of ``-log softmax(hidden @ table.T)[targets]`` without materialising logits."""
-    return _ChunkedSoftmaxCE.apply(hidden.float(), table.float(), targets, chunk)
+    return _ChunkedSoftmaxCE.apply(hidden.float(), table.float(), targets, chunk, bf16)

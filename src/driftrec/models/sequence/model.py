@@ -49,7 +49,7 @@ class SequenceRecommender(Recommender):
     ) -> SequenceRecommender:
         """Train on ``dataset.events``; ``item_embeddings`` (n_items, d) skips the encoder."""
         cfg = self.cfg
-        torch.set_num_threads(cfg.threads or min(4, os.cpu_count() or 1))
+        torch.set_num_threads(cfg.threads or max(1, min(4, (os.cpu_count() or 1) // 2)))
         torch.manual_seed(cfg.seed)
         text = self._item_text(dataset, item_embeddings) if cfg.use_text else None
         self.item_ids = dataset.item_ids

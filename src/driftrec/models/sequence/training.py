@@ -63,7 +63,9 @@ def split_holdout(
     return train, Holdout(inputs, np.asarray(targets, dtype=np.int64))
 
 
-def sequence_loss(net: SequenceNet, batch: list[np.ndarray], max_len: int) -> torch.Tensor:
+def sequence_loss(
+    net: SequenceNet, batch: list[np.ndarray], max_len: int, bf16: bool = False
+) -> torch.Tensor:
     """Mean cross-entropy of the next item over the full catalogue, at every position."""
     windows = [s[-(max_len + 1):] for s in batch]
     inputs = right_align([w[:-1] for w in windows], max_len)
@@ -71,7 +73,7 @@ def sequence_loss(net: SequenceNet, batch: list[np.ndarray], max_len: int) -> to
     table = net.items()
     hidden = net.encode(inputs, table)
     keep = targets > 0
-    return softmax_cross_entropy(hidden[keep], table[1:], targets[keep] - 1)
+    return softmax_cross_entropy(hidden[keep], table[1:], targets[keep] - 1, bf16=bf16)
 
 
 @torch.no_grad()
@@ -110,12 +112,15 @@ def train_network(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
     )
+    # Linear warm-up: lets a high learning rate start from random embeddings safely.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    )
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
     best, bad_checks = -1.0, 0
     start = time.perf_counter()
     net.train()
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16)
     n_batches = math.ceil(len(seqs) / cfg.batch_size)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -131,20 +136,20 @@ def train_network(
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
                 for batch_idx in length_batches(lengths, cfg.batch_size, rng):
-                    with autocast:
-                        loss = sequence_loss(net, [seqs[i] for i in batch_idx], cfg.max_len)
+                    batch = [seqs[i] for i in batch_idx]
+                    loss = sequence_loss(net, batch, cfg.max_len, cfg.bf16)
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
+                    schedule.step()
                     losses.append(float(loss.detach()))
                 report.epochs = epoch
                 entry = {"epoch": float(epoch), "loss": float(np.mean(losses)),
                          "seconds": time.perf_counter() - start}
                 status = f"loss {entry['loss']:.4f}"
                 if holdout is not None and (epoch % cfg.eval_every == 0 or epoch == 1):
-                    with autocast:
-                        ndcg = holdout_ndcg(net, holdout, cfg.max_len)
+                    ndcg = holdout_ndcg(net, holdout, cfg.max_len)
                     entry["valid_ndcg10"] = ndcg
                     if ndcg > best:
                         best, bad_checks = ndcg, 0
