@@ -221,9 +221,11 @@ def in_process(db: str, model_dir: Path, encoder: str, users: list, items: list,
                rng: random.Random) -> list[dict]:
     """Per-request latency of the same work without HTTP (the service core called directly)."""
     from driftrec.config import load_settings
+    from driftrec.service.app import limit_compute_threads
     from driftrec.service.core import ServiceCore
     from driftrec.store import NewEvent
 
+    limit_compute_threads(1)  # as driftrec serve does
     core = ServiceCore(load_settings(database_url=db, model_dir=model_dir, encoder=encoder,
                                      id_secret=SECRET))
     rows = []

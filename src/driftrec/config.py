@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     new_item_weight: float = 0.8
     #: Seconds the per-process item popularity stays cached.
     popularity_ttl_s: float = 10.0
+    #: Threads each numerical call (BLAS, torch) may use. Requests already run in
+    #: parallel; one thread per call avoids oversubscribing the cores (``driftrec serve``).
+    compute_threads: int = 1
     #: Seconds before user segments are rebuilt (in the background) from stored states.
     segment_refresh_s: float = 600.0
 

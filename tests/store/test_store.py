@@ -141,3 +141,14 @@ def test_unsupported_urls_are_rejected_with_the_reason():
         make_engine("mysql://root@localhost/db")
     with pytest.raises(StoreConfigError, match="in-memory"):
         make_engine("sqlite://")
+
+
+def test_user_snapshot_reads_everything_a_recommendation_needs(store_url):
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", f"i{i}", ts=i) for i in range(5)], counting)
+    key = store.user_key("u1")
+    events, state, n, seen = store.user_snapshot(key, limit=3)
+    assert [e.item_id for e in events] == ["i2", "i3", "i4"]
+    assert state["n"] == 5 and n == 5
+    assert seen == {f"i{i}" for i in range(5)}  # all items, not only the recent ones
+    assert store.user_snapshot(store.user_key("nobody"), 3) == ([], None, 0, set())

@@ -49,10 +49,12 @@ def serve(
 
     from driftrec.config import load_settings
     from driftrec.service import create_app
+    from driftrec.service.app import limit_compute_threads
 
     settings = load_settings(config, database_url=db, model_dir=model_dir, host=host,
                              port=port, encoder=encoder)
     bind = bind_host(settings.host, settings.auth_enabled)
+    limit_compute_threads(settings.compute_threads)
     app = create_app(settings)
     log.info("serving on http://%s:%d (model %s)", bind, settings.port,
              app.state.core.model_version)

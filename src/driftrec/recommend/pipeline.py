@@ -73,6 +73,7 @@ class UserContext:
     events: list[StoredEvent]
     state: InterestState
     n_events: int
+    seen: set[str] = field(default_factory=set)
 
     @property
     def vector(self) -> np.ndarray | None:
@@ -152,9 +153,9 @@ class RecommendationEngine:
         return pop
 
     def user_context(self, user_key: str) -> UserContext:
-        events = self.store.user_events(user_key, limit=self.history_length)
-        data, n = self.store.get_state(user_key)
-        return UserContext(user_key, events, load_state(data, user_key, self.catalogue.dim), n)
+        events, data, n, seen = self.store.user_snapshot(user_key, self.history_length)
+        return UserContext(user_key, events, load_state(data, user_key, self.catalogue.dim), n,
+                           seen)
 
     def _vectors(self, n: int, n_cat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Text vectors, has-vector and hidden flags aligned with the universe."""
@@ -242,8 +243,7 @@ class RecommendationEngine:
         score, source = self._score(u, ctx, vecs, has, query_vec, seg_counts)
         score = np.where(hidden, -np.inf, score)
         if exclude_seen and user_key:
-            seen = self.store.seen_items(user_key)
-            rows = [u.pos[i] for i in seen if i in u.pos]
+            rows = [u.pos[i] for i in ctx.seen if i in u.pos]
             if rows:
                 score[rows] = -np.inf
         valid = np.flatnonzero(np.isfinite(score))

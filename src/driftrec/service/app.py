@@ -77,7 +77,23 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
     return app
 
 
+def limit_compute_threads(n: int) -> None:
+    """Cap BLAS/OpenMP and torch threads for this process (a server-wide choice)."""
+    if n <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.set_num_threads(n)
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory driftrec.service.app:app_from_env`` (settings from
     ``DRIFTREC_*`` and ``DRIFTREC_CONFIG``), e.g. to run several workers on PostgreSQL."""
-    return create_app(load_settings())
+    settings = load_settings()
+    limit_compute_threads(settings.compute_threads)
+    return create_app(settings)

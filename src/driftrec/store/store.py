@@ -134,6 +134,28 @@ class Store:
         return [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
                 for r in reversed(rows)]
 
+    def user_snapshot(self, user_key: str, limit: int
+                      ) -> tuple[list[StoredEvent], dict[str, Any] | None, int, set[str]]:
+        """Recent events, state, event count and seen items of a user, in one connection."""
+        e = t.events.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.id, e.item_id, e.event_type, e.value, e.ts, e.text)
+                .where(e.user_key == user_key).order_by(e.ts.desc(), e.id.desc()).limit(limit)
+            ).all()
+            state = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events)
+                                 .where(t.user_state.c.user_key == user_key)).one_or_none()
+            if len(rows) < limit:
+                seen = {r.item_id for r in rows}
+            else:
+                seen = set(conn.execute(select(e.item_id).distinct()
+                                        .where(e.user_key == user_key)).scalars())
+        events = [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
+                  for r in reversed(rows)]
+        if state is None:
+            return events, None, 0, seen
+        return events, (dict(state.state) if state.state else None), int(state.n_events), seen
+
     def seen_items(self, user_key: str) -> set[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.events.c.item_id).distinct()
