@@ -12,7 +12,7 @@ from driftrec.models.fusion import SIGNALS, FusedRecommender, item_priors, log_s
 from driftrec.models.registry import create_model
 
 N_ITEMS = 30
-SEQ = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
+SEQ = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2, warmup_steps=1,
            threads=1, valid_users=0, max_epochs=6)
 
 

@@ -16,7 +16,7 @@ from driftrec.models.sequence.batching import right_align
 
 N_ITEMS = 24
 TINY = dict(hidden=16, n_layers=1, n_heads=2, max_len=12, batch_size=8, dropout=0.1,
-            lr=1e-2, threads=1, valid_users=0, max_epochs=8)
+            lr=1e-2, threads=1, valid_users=0, max_epochs=8, warmup_steps=1)
 
 
 def cyclic_dataset(n_users: int = 30, length: int = 14, seed: int = 0) -> Dataset:
