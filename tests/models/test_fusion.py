@@ -93,3 +93,15 @@ def test_item_priors_and_log_softmax():
     assert np.argmax(pop) == np.argmax(counts) and rec.max() == pytest.approx(0.0)
     lp = log_softmax(np.array([[1.0, 2.0, 3.0]]))
     assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_ablation_refits_weights_without_retraining(fitted):
+    without_seq = fitted.with_signals([s for s in SIGNALS if s != "sequence"])
+    assert "sequence" not in without_seq.weights()
+    assert without_seq.sequence is None and without_seq.content is fitted.content
+    hist = Histories.from_item_lists([[4, 5, 6, 7]])
+    feats = fitted.features(hist)
+    np.testing.assert_allclose(without_seq.score_features(feats), without_seq.score(hist),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="not in this model"):
+        without_seq.with_signals(["sequence"])

@@ -75,6 +75,7 @@ class FusedRecommender(Recommender):
         self.mean = np.zeros(len(self.signals), dtype=np.float64)
         self.scale = np.ones(len(self.signals), dtype=np.float64)
         self.fit_info: dict[str, Any] = {}
+        self._rows: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def signals(self) -> list[str]:
@@ -115,18 +116,44 @@ class FusedRecommender(Recommender):
         users = held[USER_IDX].to_numpy()
         histories = Histories.from_events(inner.events, users)
         x, y = self._training_rows(histories, held[ITEM_IDX].to_numpy())
-        self.mean = x.mean(0)
-        self.scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
-        lr = LogisticRegression(C=cfg["C"], max_iter=1000)
-        lr.fit((x - self.mean) / self.scale, y)
-        self.coef = lr.coef_[0].astype(np.float64)
-        self.intercept = float(lr.intercept_[0])
+        self._fit_weights(x, y)
+        # Kept in memory (not saved) so that ablations can refit weights on the same rows.
+        self._rows = (x, y)
         # Serve with priors from every training event (the weights barely depend on them).
         self.popularity, self.recency = item_priors(dataset)
         self.fit_info = {"holdout_events": len(held), "rows": len(y),
                          "positives": int(y.sum())}
         log.info("fusion weights (per standard deviation): %s", self.weights())
         return self
+
+    def _fit_weights(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.mean = x.mean(0)
+        self.scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
+        lr = LogisticRegression(C=self.config["C"], max_iter=1000)
+        lr.fit((x - self.mean) / self.scale, y)
+        self.coef = lr.coef_[0].astype(np.float64)
+        self.intercept = float(lr.intercept_[0])
+
+    def with_signals(self, signals: list[str]) -> FusedRecommender:
+        """A copy using only ``signals``, its weights refitted on the same held-out rows.
+
+        The components are shared, not retrained: this is how ablations stay cheap.
+        """
+        if getattr(self, "_rows", None) is None:
+            raise RuntimeError("with_signals needs a model fitted in this process")
+        missing = [s for s in signals if s not in self.signals]
+        if missing:
+            raise ValueError(f"signals {missing} are not in this model ({self.signals})")
+        other = FusedRecommender(**{**self.config, "signals": signals})
+        other.item_ids, other.fit_info = self.item_ids, dict(self.fit_info)
+        other.sequence = self.sequence if "sequence" in other.signals else None
+        other.content = self.content if other._uses(CONTENT_SIGNALS) else None
+        other.popularity, other.recency = self.popularity, self.recency
+        x, y = self._rows
+        cols = [self.signals.index(s) for s in other.signals]
+        other._fit_weights(x[:, cols], y)
+        other._rows = (x[:, cols], y)
+        return other
 
     def _training_rows(self, histories: Histories, targets: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +207,12 @@ class FusedRecommender(Recommender):
 
     def score(self, histories: Histories) -> np.ndarray:
         """The fused log-odds ``W . standardised features + b`` (sigmoid gives P)."""
-        feats = self.features(histories)
-        out = np.full((len(histories), self.n_items), self.intercept, dtype=np.float32)
+        return self.score_features(self.features(histories))
+
+    def score_features(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        """The fused log-odds from precomputed :meth:`features` (extra keys are ignored)."""
+        n = len(next(iter(feats.values())))
+        out = np.full((n, self.n_items), self.intercept, dtype=np.float32)
         for j, name in enumerate(self.signals):
             w = self.coef[j] / self.scale[j]
             out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
