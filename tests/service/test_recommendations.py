@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from service_helpers import post_events
+from service_helpers import post_events, synthetic_events
 
 from driftrec.recommend.diversity import intra_list_diversity
 
@@ -12,8 +12,17 @@ def item_ids(body: dict) -> list[str]:
     return [i["item_id"] for i in body["items"]]
 
 
+def test_a_fresh_service_starts_from_the_training_popularity(client, items_frame):
+    items = items_frame["item_id"].tolist()
+    train = synthetic_events(items_frame)["item_id"].value_counts()
+    top = max(items, key=lambda i: (train.get(i, 0), -items.index(i)))
+    body = client.get("/v1/users/nobody/recommendations?k=3").json()
+    assert body["items"][0]["item_id"] == top
+    assert body["items"][0]["source"] == "popularity"
+
+
 def test_unknown_user_gets_popular_items(client):
-    for u in range(3):
+    for u in range(30):
         post_events(client, {"user_id": f"fan{u}", "item_id": "comedy-3"})
     body = client.get("/v1/users/nobody/recommendations?k=3").json()
     assert body["user_id"] == "nobody"

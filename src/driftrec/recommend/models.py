@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from driftrec.data.schema import ITEM_ID
 from driftrec.models.base import MODEL_FILE, Recommender
+from driftrec.models.bundle import CATALOGUE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class LoadedModel:
     version: str
     path: str
     item_pos: dict[str, int] = field(default_factory=dict)
+    #: Events per item in the data the model was trained on (empty if not bundled).
+    train_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -69,6 +74,20 @@ def model_version(directory: Path) -> str:
     return f"{directory.name}-{digest.hexdigest()[:12]}"
 
 
+def training_counts(directory: Path) -> dict[str, int]:
+    """Events per item in a bundle's training events, the popularity a fresh service starts
+    from before its own events accumulate."""
+    path = directory / CATALOGUE_DIR / "events.parquet"
+    if not path.is_file():
+        return {}
+    try:
+        items = pd.read_parquet(path, columns=[ITEM_ID])[ITEM_ID].astype(str)
+    except Exception as exc:
+        log.warning("cannot read training events %s: %s", path, exc)
+        return {}
+    return {str(k): int(v) for k, v in items.value_counts().items()}
+
+
 def load_model(path: str | Path) -> LoadedModel:
     directory = resolve_model_dir(path)
     try:
@@ -77,7 +96,8 @@ def load_model(path: str | Path) -> LoadedModel:
         raise ModelLoadError(f"cannot load the model in {str(directory)!r}: {exc}") from exc
     ids = np.asarray(model.item_ids, dtype=object)
     loaded = LoadedModel(model=model, version=model_version(directory), path=str(directory),
-                         item_pos={str(x): i for i, x in enumerate(ids)})
+                         item_pos={str(x): i for i, x in enumerate(ids)},
+                         train_counts=training_counts(directory))
     log.info("loaded model %s (%s, %d items) from %s", loaded.version, model.name,
              len(ids), directory)
     return loaded

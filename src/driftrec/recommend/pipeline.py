@@ -2,7 +2,8 @@
 
 Signals, from weakest to strongest (a stronger one overrides a weaker one per item):
 
-1. **popularity**: ``0.5 * log(1 + events) / max`` over events in the store, for everyone;
+1. **popularity**: ``0.5 * log(1 + events) / max`` over the events in the store plus those
+   the model was trained on (from its bundle), for everyone;
 2. **content**: cosine between the user's interest vector and the item's text vector,
    times ``new_item_weight``; used for items the model does not know (new items) and for
    every item when the model has nothing to say about this user; in that case the items
@@ -107,6 +108,7 @@ class RecommendationEngine:
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (0.0, {})
         self._pop_array: tuple[tuple, np.ndarray] | None = None
+        self._pop_version: str | None = None
         self._lock = threading.Lock()
 
     # -- shared state ---------------------------------------------------------------
@@ -133,10 +135,16 @@ class RecommendationEngine:
             return self._universe
 
     def popularity(self) -> dict[str, int]:
+        """Events per item: the store's plus those the served model was trained on."""
         stamp, counts = self._pop
-        if time.monotonic() - stamp > self.popularity_ttl_s:
-            counts = self.store.item_popularity()
+        loaded = self.models.current
+        version = loaded.version if loaded else None
+        if time.monotonic() - stamp > self.popularity_ttl_s or self._pop_version != version:
+            counts = dict(loaded.train_counts) if loaded else {}
+            for item, c in self.store.item_popularity().items():
+                counts[item] = counts.get(item, 0) + c
             self._pop = (time.monotonic(), counts)
+            self._pop_version = version
         return counts
 
     def popularity_scores(self, u: _Universe) -> np.ndarray:

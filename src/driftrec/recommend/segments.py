@@ -128,8 +128,15 @@ class SegmentIndex:
         if len(keys) < MIN_USERS:
             log.info("segments: %d users with interest, need %d", len(keys), MIN_USERS)
             return None
-        k_values = [k for k in (2, 3, 4, 5, 6, 8, 10, 12) if k < len(keys) // 2] or [2]
-        seg = segment_users(keys, np.stack(vectors), k_values=k_values, seed=self.seed)
+        x = np.stack(vectors)
+        distinct = len(np.unique(np.round(x / np.linalg.norm(x, axis=1, keepdims=True), 5),
+                                 axis=0))
+        k_values = [k for k in (2, 3, 4, 5, 6, 8, 10, 12)
+                    if k < len(keys) // 2 and k < distinct]
+        if not k_values:
+            log.info("segments: too few distinct interests (%d) to segment", distinct)
+            return None
+        seg = segment_users(keys, x, k_values=k_values, seed=self.seed)
         labels = [", ".join(topics(c, self.catalogue, 3)) or f"segment {i}"
                   for i, c in enumerate(seg.centroids)]
         counts: list[Counter[str]] = [Counter() for _ in range(seg.k)]
