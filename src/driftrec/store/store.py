@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text, update
@@ -41,12 +43,20 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
         self.schema_version = migrate(self.engine)
         self.ids = Pseudonymiser(id_secret or self._stored_secret())
 
     # -- plumbing -------------------------------------------------------------------
-    def _write(self) -> Connection:
-        return self.engine.connect().execution_options(write=True)
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A connection for one write transaction.
+
+        On SQLite, writers of this process queue on a lock first: SQLite's own busy handler
+        sleeps in growing steps, which turns a short queue into long tail latencies.
+        """
+        with self._write_lock, self.engine.connect().execution_options(write=True) as conn:
+            yield conn
 
     def _insert(self, table):
         return (postgresql.insert(table) if self.dialect == "postgresql"
