@@ -38,8 +38,8 @@ RESULTS = Path(__file__).parent / "results"
 KS = (10, 20, 50)
 PROTOCOLS = ("loo", "cold-item", "cold-user", "streaming")
 #: The content model with its collaborative parts (transfer, popularity) switched off.
-TEXT_ONLY = {"w_transfer": 0.0, "w_pop": 0.0}
-NO_TRANSFER = {"w_transfer": 0.0}
+TEXT_ONLY = {"w_transfer": 0.0, "w_thin": 0.0, "w_pop": 0.0}
+NO_TRANSFER = {"w_transfer": 0.0, "w_thin": 0.0}
 
 log = logging.getLogger("bench_content")
 

@@ -80,14 +80,14 @@ def test_new_item_is_recommendable_at_once(catalogue) -> None:
         model.add_items(["fresh"], vectors=new_vec)
 
 
-def test_transfer_helps_thin_histories_more(catalogue) -> None:
+def test_borrowed_interest_fades_as_history_grows(catalogue) -> None:
     ds, vecs = catalogue
     model = _fit(ds, vecs)
-    one = model.signals(Histories.from_item_lists([[0]]))
-    many = model.signals(Histories.from_item_lists([list(range(10))]))
-    assert one["n_events"][0] == 1 and many["n_events"][0] == 10
-    from driftrec.interest.transfer import transfer_weight
-    assert transfer_weight(1) > transfer_weight(10)
+    thin = model.score(Histories.from_item_lists([[0]]))[0]
+    rich = model.score(Histories.from_item_lists([list(range(10))]))[0]
+    borrowed = model.signals(Histories.from_item_lists([[0]]))["popularity"][0]
+    # a one-event user leans on what others engaged with far more than a ten-event user
+    assert np.corrcoef(thin, borrowed)[0, 1] > np.corrcoef(rich, borrowed)[0, 1]
 
 
 def test_save_load_round_trip(catalogue, tmp_path) -> None:

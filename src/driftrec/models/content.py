@@ -5,17 +5,19 @@ being scored (so a new event changes the next list with no retraining). The scor
 
 * ``long_term`` / ``short_term``: cosine of the item to the slow / fast decayed interest;
 * ``cluster``: best cosine of the item to any of the user's interest clusters;
-* ``transfer``: what the user's nearest neighbours in interest space engaged with, weighted
-  by ``k0 / (k0 + n)`` so that it fades as the user's own history (``n`` events) grows;
+* ``transfer``: what the user's nearest neighbours in interest space engaged with; together
+  with popularity it gets an extra weight ``w_thin * k0 / (k0 + n)`` that fades as the
+  user's own history (``n`` events) grows;
 * ``popularity``: ``log(1 + count) / max``, a small prior (the whole score for a user with
   no events and no text).
 
 Items added after fitting with :meth:`ContentRecommender.add_items` are scored from their
 text at once, which is what makes this the fallback for items an ID model never saw. An
 item nobody engaged with in training (a *cold* item) has no popularity and no neighbour
-engagement of its own; both are imputed from its ``cold_neighbors`` nearest warm items in
-text space (cosine-weighted), so it competes on what similar items earned rather than
-sinking to the bottom.
+engagement of its own; both are taken from its nearest warm item in text space (or the
+cosine-weighted mean of ``cold_neighbors`` of them), so it competes on what its closest
+counterpart earned rather than sinking to the bottom. One neighbour works best: a mean
+over many shrinks the imputed values towards the average and no cold item reaches a top-K.
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "w_long": 0.5,
     "w_short": 0.5,
     "w_cluster": 0.25,
-    "w_transfer": 2.0,
-    "transfer_floor": 0.5,
+    "w_transfer": 1.0,
+    "w_thin": 4.0,
     "w_pop": 0.5,
     "transfer_k0": 5.0,
     "n_neighbors": 50,
-    "cold_neighbors": 20,
+    "cold_neighbors": 1,
     "clusters": True,
     "seed": 0,
 }
@@ -191,18 +193,18 @@ class ContentRecommender(Recommender):
         """The model's own weighting of its signals, each standardised per user first.
 
         Standardising (z-scores over the catalogue) puts cosines, neighbour shares and
-        popularity on one scale, so the weights mean what they say. The transfer weight is
-        ``w_transfer * (floor + (1 - floor) * k0 / (k0 + n))``: full for a new user, fading
-        to ``floor`` as the user's own history grows.
+        popularity on one scale, so the weights mean what they say. Borrowed interest (what
+        neighbours engaged with, and what everyone engages with) gets an extra weight
+        ``w_thin * k0 / (k0 + n)``: dominant for a user with a handful of events, fading
+        as the user's own history (``n`` events) grows.
         """
         c = self.config
-        fade = transfer_weight(sig["n_events"], c["transfer_k0"])
-        wt = (c["w_transfer"] * (c["transfer_floor"] + (1 - c["transfer_floor"]) * fade)
-              ).astype(np.float32)[:, None]
+        thin = (c["w_thin"] * transfer_weight(sig["n_events"], c["transfer_k0"])
+                ).astype(np.float32)[:, None]
         out = np.zeros_like(sig["popularity"], dtype=np.float32)
         for key, w in (("long_term", c["w_long"]), ("short_term", c["w_short"]),
-                       ("cluster", c["w_cluster"]), ("transfer", wt),
-                       ("popularity", c["w_pop"])):
+                       ("cluster", c["w_cluster"]), ("transfer", c["w_transfer"] + thin),
+                       ("popularity", c["w_pop"] + thin)):
             if np.any(w):
                 out += w * standardise(sig[key])
         return out
