@@ -166,3 +166,88 @@ class Deleted(BaseModel):
     user_id: str
     events_deleted: int
     state_deleted: bool
+
+
+class SegmentRef(BaseModel):
+    id: int
+    label: str = Field(examples=["Sci-Fi, Action, Thriller"])
+    users: int
+
+
+class ClusterOut(BaseModel):
+    label: str = Field(examples=["Sci-Fi, Horror"])
+    weight: float = Field(description="share of the user's interest", examples=[0.6])
+    topics: list[str]
+    items: list[str] = Field(description="titles of recent items in this interest")
+
+
+class Profile(BaseModel):
+    user_id: str
+    segment: SegmentRef | None
+    history_length: int
+    long_term_topics: list[str] = Field(examples=[["Sci-Fi", "Horror", "Action"]])
+    short_term_topics: list[str] = Field(examples=[["Comedy", "Romance"]])
+    clusters: list[ClusterOut]
+    drift: float = Field(description="1 - cos(short-term, long-term interest)",
+                         examples=[0.31])
+    last_event_at: int | None
+    recent_items: list[str]
+
+
+class Point2D(BaseModel):
+    x: float | None
+    y: float | None
+
+
+class InterestPoint(BaseModel):
+    timestamp: int
+    item_id: str
+    event_type: str
+    drift: float
+    short_term: Point2D
+    long_term: Point2D
+    short_term_topic: str | None
+
+
+class InterestHistory(BaseModel):
+    user_id: str
+    points: list[InterestPoint]
+
+
+class ExportedEvent(BaseModel):
+    item_id: str
+    event_type: str
+    value: float | None
+    timestamp: int
+    text: str | None
+    event_id_hash: str | None
+    received_at: int
+
+
+class Export(BaseModel):
+    user_id: str
+    user_key: str = Field(description="the pseudonym the user is stored under")
+    events: list[ExportedEvent]
+    interest_state: dict[str, Any] | None
+    n_events: int
+
+
+class SegmentItem(BaseModel):
+    item_id: str
+    title: str
+    count: int
+
+
+class SegmentOut(BaseModel):
+    id: int
+    label: str
+    users: int
+    share: float
+    top_items: list[SegmentItem]
+
+
+class SegmentsOut(BaseModel):
+    built_at: int | None
+    k: int | None = None
+    silhouette: float | None = None
+    segments: list[SegmentOut]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from driftrec.service.auth import require_admin, require_read
 from driftrec.service.core import ServiceCore
 from driftrec.service.routes.deps import core
+from driftrec.service.schemas import SegmentsOut
 
 router = APIRouter(prefix="/v1", tags=["segments"])
 
@@ -21,14 +22,15 @@ def _overview(c: ServiceCore, segs) -> dict[str, Any]:
             "segments": segs.overview(c.catalogue)}
 
 
-@router.get("/segments", dependencies=[Depends(require_read)], summary="User segments")
+@router.get("/segments", response_model=SegmentsOut, dependencies=[Depends(require_read)],
+            summary="User segments")
 def segments(c: ServiceCore = Depends(core)) -> dict[str, Any]:
     """Segments of users by long-term interest: label, size and popular items of each.
     Empty until enough users have interest (segments are rebuilt in the background)."""
     return _overview(c, c.segments.get())
 
 
-@router.post("/admin/segments/rebuild", dependencies=[Depends(require_admin)],
-             summary="Rebuild user segments now")
+@router.post("/admin/segments/rebuild", response_model=SegmentsOut,
+             dependencies=[Depends(require_admin)], summary="Rebuild user segments now")
 def rebuild(c: ServiceCore = Depends(core)) -> dict[str, Any]:
     return _overview(c, c.segments.rebuild())

@@ -11,7 +11,15 @@ from driftrec.recommend.profile import build_profile, interest_history
 from driftrec.service.auth import require_admin, require_read
 from driftrec.service.core import ServiceCore
 from driftrec.service.routes.deps import UserId, check_id, check_k, core
-from driftrec.service.schemas import MAX_K, Deleted, Recommendations, RecommendedItem
+from driftrec.service.schemas import (
+    MAX_K,
+    Deleted,
+    Export,
+    InterestHistory,
+    Profile,
+    Recommendations,
+    RecommendedItem,
+)
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -49,8 +57,8 @@ def recommendations(
     return Recommendations(user_id=user_id, model_version=c.model_version, items=as_items(recs))
 
 
-@router.get("/{user_id}/profile", dependencies=[Depends(require_read)],
-            summary="A user's interest profile")
+@router.get("/{user_id}/profile", response_model=Profile,
+            dependencies=[Depends(require_read)], summary="A user's interest profile")
 def profile(user_id: str = UserId, c: ServiceCore = Depends(core)) -> dict[str, Any]:
     """Segment, long- and short-term topics, interest clusters, drift and history length."""
     check_id(c, "path.user_id", user_id)
@@ -61,8 +69,8 @@ def profile(user_id: str = UserId, c: ServiceCore = Depends(core)) -> dict[str, 
             **build_profile(ctx.state, ctx.n_events, c.catalogue, segment)}
 
 
-@router.get("/{user_id}/interest-history", dependencies=[Depends(require_read)],
-            summary="A user's interest over time")
+@router.get("/{user_id}/interest-history", response_model=InterestHistory,
+            dependencies=[Depends(require_read)], summary="A user's interest over time")
 def history(user_id: str = UserId,
             limit: int = Query(500, ge=1, le=5000, description="most recent events replayed"),
             c: ServiceCore = Depends(core)) -> dict[str, Any]:
@@ -75,8 +83,8 @@ def history(user_id: str = UserId,
             "points": interest_history(events, key, c.catalogue, c.projection)}
 
 
-@router.get("/{user_id}/export", dependencies=[Depends(require_admin)],
-            summary="Everything stored about a user")
+@router.get("/{user_id}/export", response_model=Export,
+            dependencies=[Depends(require_admin)], summary="Everything stored about a user")
 def export(user_id: str = UserId, c: ServiceCore = Depends(core)) -> dict[str, Any]:
     """For a data-subject access request: events, interest state and counts."""
     check_id(c, "path.user_id", user_id)
