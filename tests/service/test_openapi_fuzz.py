@@ -22,9 +22,11 @@ from driftrec.service import create_app
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def api_schema(tmp_path, model_dir):
-    app = create_app(make_settings_for(f"sqlite:///{tmp_path / 'fuzz.db'}", model_dir,
+@pytest.fixture(params=["trained", "empty"])
+def api_schema(request, tmp_path, model_dir):
+    """The API of a service with a model and catalogue, and of one with neither."""
+    model = model_dir if request.param == "trained" else None
+    app = create_app(make_settings_for(f"sqlite:///{tmp_path / 'fuzz.db'}", model,
                                        api_keys_admin=[], api_keys_read=[]))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

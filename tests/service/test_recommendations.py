@@ -117,3 +117,17 @@ def test_bad_parameters_are_rejected_naming_the_parameter(client):
         assert name in response.text
     response = client.post("/v1/recommendations/query", json={"query": ""})
     assert response.status_code == 422 and "query" in response.text
+
+
+def test_a_service_without_model_or_items_answers_empty_lists(make_client):
+    client = make_client(model=None)
+    assert client.get("/v1/users/u/recommendations").json()["items"] == []
+    post_events(client, {"user_id": "u", "item_id": "not-yet-in-catalogue"})
+    body = client.get("/v1/users/u/recommendations").json()
+    assert body == {"user_id": "u", "model_version": "none", "items": []}
+    assert client.post("/v1/recommendations/query", json={"query": "x"}).json()["items"] == []
+    assert client.get("/v1/users/u/profile").json()["history_length"] == 1
+    assert client.get("/v1/users/u/interest-history").json()["points"][0]["drift"] == 0.0
+    client.put("/v1/items/first", json={"title": "The first item"})
+    assert [i["item_id"] for i in
+            client.get("/v1/users/u/recommendations").json()["items"]] == ["first"]

@@ -155,7 +155,7 @@ class RecommendationEngine:
         if cached is not None and cached[0] == key:
             return cached[1]
         pop = count_array(u, counts)
-        if pop.max() > 0:
+        if pop.size and pop.max() > 0:
             pop = POPULARITY_WEIGHT * pop / pop.max()
         self._pop_array = (key, pop)
         return pop
@@ -225,7 +225,7 @@ class RecommendationEngine:
             source[use] = "content"
             if model_part is None and seg_counts:
                 seg = count_array(u, seg_counts)
-                seg = POPULARITY_WEIGHT * seg / max(seg.max(), 1e-9)
+                seg = POPULARITY_WEIGHT * seg / max(float(seg.max()), 1e-9)
                 wins = seg > score
                 score = np.where(wins, seg, score)
                 source[wins] = "segment"
@@ -241,6 +241,8 @@ class RecommendationEngine:
                   ) -> list[Recommendation]:
         """Top-``k`` items for a user (or for free text, optionally personalised)."""
         u = self.universe()
+        if not len(u.ids):
+            return []  # no catalogue and no model: nothing to recommend yet
         vecs, has, hidden = u.vectors, u.has_vector, u.hidden
         ctx = self.user_context(user_key) if user_key else None
         if ctx is None:
