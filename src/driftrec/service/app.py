@@ -69,6 +69,12 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
         return JSONResponse({"detail": "the database is unavailable; retry later"},
                             status_code=503, headers={"Retry-After": "1"})
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.error("unhandled error in %s %s", request.method, route, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
     for module in (events, users, items, query, segments, admin, health):
         app.include_router(module.router)
     app.include_router(web_router)
