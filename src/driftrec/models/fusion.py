@@ -40,11 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "encoder": "minilm",
     #: Users whose last event is held out to fit the fusion weights.
     "holdout_users": 2000,
-    #: Negatives per held-out event: the sequence model's top items, and random items.
+    #: Negatives per held-out event: the top items of the user-specific signals (shared
+    #: equally between them), and random items.
     "hard_negatives": 50,
     "random_negatives": 50,
     #: Inverse L2 strength of the logistic regression.
     "C": 1.0,
+    #: ``pairwise`` (rank the held-out item above its negatives) or ``pointwise``.
+    "objective": "pairwise",
     "seed": 0,
 }
 
@@ -65,6 +68,9 @@ class FusedRecommender(Recommender):
             raise ValueError(f"signals must be a non-empty subset of {list(SIGNALS)}, got "
                              f"{merged['signals']}")
         merged["signals"] = [s for s in SIGNALS if s in merged["signals"]]
+        if merged["objective"] not in ("pairwise", "pointwise"):
+            raise ValueError(f"objective must be 'pairwise' or 'pointwise', got "
+                             f"{merged['objective']!r}")
         super().__init__(**merged)
         self.sequence: Recommender | None = None
         self.content: Recommender | None = None
@@ -75,7 +81,7 @@ class FusedRecommender(Recommender):
         self.mean = np.zeros(len(self.signals), dtype=np.float64)
         self.scale = np.ones(len(self.signals), dtype=np.float64)
         self.fit_info: dict[str, Any] = {}
-        self._rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def signals(self) -> list[str]:
@@ -115,10 +121,10 @@ class FusedRecommender(Recommender):
         self.popularity, self.recency = item_priors(inner)
         users = held[USER_IDX].to_numpy()
         histories = Histories.from_events(inner.events, users)
-        x, y = self._training_rows(histories, held[ITEM_IDX].to_numpy())
-        self._fit_weights(x, y)
+        x, y, group = self._training_rows(histories, held[ITEM_IDX].to_numpy())
+        self._fit_weights(x, y, group)
         # Kept in memory (not saved) so that ablations can refit weights on the same rows.
-        self._rows = (x, y)
+        self._rows = (x, y, group)
         # Serve with priors from every training event (the weights barely depend on them).
         self.popularity, self.recency = item_priors(dataset)
         self.fit_info = {"holdout_events": len(held), "rows": len(y),
@@ -126,13 +132,34 @@ class FusedRecommender(Recommender):
         log.info("fusion weights (per standard deviation): %s", self.weights())
         return self
 
-    def _fit_weights(self, x: np.ndarray, y: np.ndarray) -> None:
+    def _fit_weights(self, x: np.ndarray, y: np.ndarray, group: np.ndarray) -> None:
+        """Logistic regression on standardised features.
+
+        ``pairwise``: the direction ``W`` is fitted on feature differences (held-out item
+        minus each of its negatives, RankNet-style), which is what ranking needs; then a
+        one-dimensional logistic fit of the labels on ``W . x`` sets the scale and ``b`` so
+        that ``sigmoid(W . x + b)`` is a calibrated probability. ``pointwise``: one
+        logistic regression of the labels on the features.
+        """
         self.mean = x.mean(0)
         self.scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
-        lr = LogisticRegression(C=self.config["C"], max_iter=1000)
-        lr.fit((x - self.mean) / self.scale, y)
-        self.coef = lr.coef_[0].astype(np.float64)
-        self.intercept = float(lr.intercept_[0])
+        xs = (x - self.mean) / self.scale
+        c = self.config["C"]
+        if self.config["objective"] == "pointwise":
+            lr = LogisticRegression(C=c, max_iter=1000).fit(xs, y)
+            self.coef = lr.coef_[0].astype(np.float64)
+            self.intercept = float(lr.intercept_[0])
+            return
+        pos_of_group = {int(g): i for i, g in enumerate(group) if y[i] == 1}
+        neg = np.flatnonzero(y == 0)
+        diff = xs[[pos_of_group[int(g)] for g in group[neg]]] - xs[neg]
+        pairs = np.vstack([diff, -diff])
+        labels = np.concatenate([np.ones(len(diff)), np.zeros(len(diff))])
+        w = LogisticRegression(C=c, fit_intercept=False, max_iter=1000).fit(pairs, labels)
+        direction = w.coef_[0].astype(np.float64)
+        calib = LogisticRegression(C=1e6, max_iter=1000).fit((xs @ direction)[:, None], y)
+        self.coef = direction * float(calib.coef_[0, 0])
+        self.intercept = float(calib.intercept_[0])
 
     def with_signals(self, signals: list[str]) -> FusedRecommender:
         """A copy using only ``signals``, its weights refitted on the same held-out rows.
@@ -149,27 +176,30 @@ class FusedRecommender(Recommender):
         other.sequence = self.sequence if "sequence" in other.signals else None
         other.content = self.content if other._uses(CONTENT_SIGNALS) else None
         other.popularity, other.recency = self.popularity, self.recency
-        x, y = self._rows
+        x, y, group = self._rows
         cols = [self.signals.index(s) for s in other.signals]
-        other._fit_weights(x[:, cols], y)
-        other._rows = (x[:, cols], y)
+        other._fit_weights(x[:, cols], y, group)
+        other._rows = (x[:, cols], y, group)
         return other
 
     def _training_rows(self, histories: Histories, targets: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Feature rows of each held-out item and its negatives, with 1/0 labels."""
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feature rows of each held-out item and its negatives, 1/0 labels, user rows."""
         rng = np.random.default_rng(self.config["seed"])
         feats = self.features(histories)
-        ranking = feats["sequence"] if "sequence" in feats else next(iter(feats.values()))
+        # Hard negatives come from the top of every user-specific signal in equal shares:
+        # taking them from one signal alone would teach the model to distrust that signal.
+        ranked = [feats[s] for s in self.signals if s not in ITEM_SIGNALS] or [
+            feats[s] for s in self.signals]
+        per_signal = max(1, self.config["hard_negatives"] // len(ranked))
         rows: list[tuple[int, int]] = []
         labels: list[int] = []
-        n_hard, n_rand = self.config["hard_negatives"], self.config["random_negatives"]
+        n_rand = self.config["random_negatives"]
         for r, (items, target) in enumerate(zip(histories.items, targets, strict=True)):
             banned = np.zeros(self.n_items, dtype=bool)
             banned[items] = True
             banned[target] = True
-            order = np.argsort(-ranking[r], kind="stable")
-            hard = order[~banned[order]][:n_hard]
+            hard = np.concatenate([top_unbanned(f[r], banned, per_signal) for f in ranked])
             pool = np.flatnonzero(~banned)
             rand = rng.choice(pool, size=min(n_rand, len(pool)), replace=False)
             negatives = np.unique(np.concatenate([hard, rand]))
@@ -179,7 +209,7 @@ class FusedRecommender(Recommender):
             labels.extend([0] * len(negatives))
         idx = np.asarray(rows)
         x = np.stack([feats[s][idx[:, 0], idx[:, 1]] for s in self.signals], axis=1)
-        return x.astype(np.float64), np.asarray(labels)
+        return x.astype(np.float64), np.asarray(labels), idx[:, 0]
 
     # -- scoring --------------------------------------------------------------------
     def features(self, histories: Histories) -> dict[str, np.ndarray]:
@@ -302,6 +332,14 @@ def item_priors(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     last[~np.isfinite(last)] = oldest
     recency = -np.log1p(np.maximum(now - last, 0.0) / SECONDS_PER_DAY)
     return popularity, recency.astype(np.float32)
+
+
+def top_unbanned(scores: np.ndarray, banned: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores among items not banned."""
+    masked = np.where(banned, -np.inf, scores)
+    k = min(k, int((~banned).sum()))
+    top = np.argpartition(-masked, k - 1)[:k] if k > 0 else np.array([], dtype=np.int64)
+    return top[np.isfinite(masked[top])]
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

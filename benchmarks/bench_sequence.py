@@ -1,0 +1,204 @@
+"""Sequence model and fused model on MovieLens: accuracy, training cost, serving latency.
+
+Leave-one-out, full ranking, seen items excluded. Every model is built by name from the
+registry and trained with ``fit`` exactly as ``driftrec train --model NAME`` does; the
+settings come from the same TOML/JSON ``--config`` file format (``[models.NAME]``).
+
+Rows:
+
+* each model in ``--models`` (default ``fused``, and ``sasrec`` = ID-only), with fit time
+  and peak memory;
+* the fused model's own components, evaluated alone: its ``sasrec-text`` sequence model
+  (ID + text features) and, with ``--components``, its ``content`` interest model (both
+  trained inside ``fused`` on the training events minus the fusion's held-out events);
+* ablations: ``fused`` without each signal. Their weights are refitted on the same held-out
+  rows (``FusedRecommender.with_signals``) and they score from the full model's features,
+  so they cost seconds instead of a retraining each;
+* ``NDCG@10 tail``: NDCG@10 over test targets outside the 20% most popular items.
+
+Single-user scoring latency (median and p99 over 200 users, in-process) is measured for
+every trained model. Results go to ``benchmarks/results/sequence-<dataset>.{json,md}``.
+
+    .venv/bin/python benchmarks/bench_sequence.py --datasets ml-1m,ml-100k
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftrec.cli.common import read_config
+from driftrec.data.dataset import Histories
+from driftrec.data.movielens import load_movielens
+from driftrec.data.schema import ITEM_IDX
+from driftrec.data.splits import Split, leave_one_out
+from driftrec.evaluation import report
+from driftrec.evaluation.evaluate import evaluate_detailed
+from driftrec.models.base import Recommender
+from driftrec.models.fusion import SIGNALS, FusedRecommender
+from driftrec.models.registry import create_model
+from driftrec.utils.resources import measure
+
+RESULTS = Path(__file__).parent / "results"
+KS = (10, 20, 50)
+TAIL_SHARE = 0.2
+LATENCY_USERS = 200
+log = logging.getLogger("bench_sequence")
+
+
+class _PrecomputedFeatures(Recommender):
+    """Scores a fused variant from features computed once for every test user."""
+
+    name = "fused-ablation"
+
+    def __init__(self, model: FusedRecommender, feats: dict[str, np.ndarray],
+                 users: np.ndarray) -> None:
+        super().__init__()
+        self.model, self.feats = model, feats
+        self.row = {int(u): r for r, u in enumerate(users)}
+        self.item_ids = model.item_ids
+
+    def fit(self, dataset):  # pragma: no cover - never trained
+        raise NotImplementedError
+
+    def score(self, histories: Histories) -> np.ndarray:
+        rows = np.asarray([self.row[int(u)] for u in histories.users])
+        return self.model.score_features({k: v[rows] for k, v in self.feats.items()})
+
+
+def tail_targets(split: Split):
+    counts = np.bincount(split.train.events[ITEM_IDX], minlength=split.train.n_items)
+    head = set(np.argsort(-counts, kind="stable")[: int(TAIL_SHARE * len(counts))].tolist())
+    return split.test[~split.test[ITEM_IDX].isin(head)]
+
+
+def evaluate_row(label: str, model: Recommender, split: Split, **extra: Any) -> dict:
+    with measure() as usage:
+        result = evaluate_detailed(model, split, ks=KS)
+    tail = evaluate_detailed(model, split, ks=(10,), targets=tail_targets(split))
+    row = {"model": label, **result.metrics, "NDCG@10 tail": tail.metrics["NDCG@10"],
+           "eval_s": usage.seconds, "peak_rss_mb": usage.peak_rss_mb, **extra}
+    log.info("%s: HR@10 %.4f NDCG@10 %.4f", label, row["HR@10"], row["NDCG@10"])
+    return row
+
+
+def latency_ms(model: Recommender, split: Split, seed: int = 0) -> tuple[float, float]:
+    """Median and p99 wall time of scoring one user's test-time history."""
+    histories = split.histories("test")
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(histories), size=min(LATENCY_USERS, len(histories)), replace=False)
+    model.score(histories.subset(picks[:1]))  # warm-up
+    times = []
+    for i in picks:
+        one = histories.subset(np.asarray([i]))
+        start = time.perf_counter()
+        model.score(one)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 99))
+
+
+def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablations: bool,
+                components: bool, done: Callable[[list[dict]], None]) -> list[dict]:
+    dataset = load_movielens(name)
+    split = leave_one_out(dataset)
+    rows: list[dict] = []
+    for model_name in models:
+        model = create_model(model_name, **configs.get(model_name, {}))
+        log.info("fitting %s on %s", model_name, name)
+        with measure() as fit_usage:
+            model.fit(split.train)
+        median, p99 = latency_ms(model, split)
+        extra = {"fit_s": fit_usage.seconds, "fit_peak_rss_mb": fit_usage.peak_rss_mb,
+                 "latency_ms_median": median, "latency_ms_p99": p99}
+        report_ = getattr(model, "report", None)
+        if report_ is not None:
+            extra["epochs"] = report_.epochs
+        if isinstance(model, FusedRecommender):
+            extra["weights"] = model.weights()
+        if isinstance(model, FusedRecommender):
+            rows.extend(fused_rows(model, split, ablations, components, extra))
+        else:
+            rows.append(evaluate_row(model_name, model, split, **extra))
+        done(rows)
+    return rows
+
+
+def fused_rows(model: FusedRecommender, split: Split, ablations: bool, components: bool,
+               extra: dict) -> list[dict]:
+    """The fused model, its sequence component and its ablations.
+
+    Features are computed once for every test user (the costly part: the interest
+    signals); the fused row and every ablation score from them with ``score_features``,
+    the same arithmetic as ``FusedRecommender.score``.
+    """
+    histories = split.histories("test")
+    log.info("computing fused features for %d users", len(histories))
+    feats: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(histories), 512):
+        for key, value in model.features(histories.subset(slice(start, start + 512))).items():
+            feats.setdefault(key, []).append(np.ascontiguousarray(value))
+    stacked = {k: np.concatenate(v) for k, v in feats.items()}
+    rows = [evaluate_row("fused", _PrecomputedFeatures(model, stacked, histories.users),
+                         split, **extra)]
+    if model.sequence is not None:
+        seq = model.sequence
+        seq_extra = {"epochs": seq.report.epochs} if getattr(seq, "report", None) else {}
+        rows.append(evaluate_row(f"fused: {seq.name} component", seq, split, **seq_extra))
+    if components and model.content is not None:
+        rows.append(evaluate_row("fused: content component", model.content, split))
+    if not ablations:
+        return rows
+    weights = model.weights()
+    for signal in model.signals:
+        others = [s for s in model.signals if s != signal]
+        if not others:
+            continue
+        variant = model.with_signals(others)
+        scorer = _PrecomputedFeatures(variant, stacked, histories.users)
+        rows.append(evaluate_row(f"fused without {signal}", scorer, split,
+                                 weight_of_removed=weights[signal]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="ml-1m,ml-100k")
+    parser.add_argument("--models", default="fused,sasrec")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML/JSON with [models.NAME] settings (as for driftrec train)")
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--components", action="store_true",
+                        help="also evaluate the fused model's content component alone")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configs = read_config(args.config).get("models", {})
+    columns = ["model", *report.headline_columns(KS), "NDCG@10 tail", "fit_s", "epochs",
+               "peak_rss_mb", "latency_ms_median", "latency_ms_p99"]
+    for name in args.datasets.split(","):
+        title = (f"Sequence and fused models on {name}: leave-one-out, full ranking, "
+                 f"seen items excluded")
+        protocol = {"dataset": name, "protocol": "leave-one-out", "ranking": "full",
+                    "exclude_seen": True, "ks": list(KS), "tail": f"bottom {1 - TAIL_SHARE:.0%}"
+                    " of items by training popularity", "signals": list(SIGNALS),
+                    "configs": configs}
+
+        def write(rows: list[dict], name: str = name, title: str = title,
+                  protocol: dict = protocol) -> None:
+            paths = report.write_results(rows, columns, RESULTS, f"sequence-{name}",
+                                         title=title, protocol=protocol)
+            log.info("results so far: %s %s", *paths)
+
+        rows = run_dataset(name, [m for m in args.models.split(",") if m], configs,
+                           not args.no_ablations, args.components, write)
+        report.print_table(rows, columns, title)
+
+
+if __name__ == "__main__":
+    main()
