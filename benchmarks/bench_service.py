@@ -8,8 +8,10 @@
    each with ``--concurrency`` client threads, bounded by ``--requests`` and ``--seconds``;
 4. measures the per-request latency of the same work in-process (no HTTP).
 
-Writes ``benchmarks/results/service-ml-1m.{json,md}``. The client threads share the
-machine with the server, so the figures are a floor for what the server alone could do.
+Writes ``benchmarks/results/service-ml-1m.{json,md}`` (``service-ml-1m-postgresql.*`` when
+``--db`` is a PostgreSQL URL; give it its own schema with ``?options=-csearch_path%3D...``).
+The client threads share the machine with the server, so the figures are a floor for what
+the server alone could do.
 
     .venv/bin/python benchmarks/bench_service.py [--model itemknn] [--encoder minilm]
 """
@@ -207,7 +209,9 @@ def main() -> None:
                "p99_ms", "mean_ms"]
     title = "driftrec service on MovieLens-1M (loopback, one machine)"
     report.print_table(rows, columns, title)
-    report.write_results(rows, columns, args.out, "service-ml-1m", title=title, protocol={
+    backend = db.split(":", 1)[0].split("+")[0]
+    stem = "service-ml-1m" if backend == "sqlite" else f"service-ml-1m-{backend}"
+    report.write_results(rows, columns, args.out, stem, title=title, protocol={
         "model": args.model if args.model_dir is None else str(args.model_dir),
         "encoder": args.encoder, "database": db.split(":", 1)[0],
         "preloaded_users": args.users, "history": args.history,
