@@ -84,7 +84,3 @@ class Catalogue:
     def title(self, item_id: str) -> str:
         i = self.pos.get(item_id)
         return self.titles[i] if i is not None else item_id
-
-    def is_hidden(self, item_id: str) -> bool:
-        i = self.pos.get(item_id)
-        return bool(self.hidden[i]) if i is not None else False

@@ -118,8 +118,3 @@ class ModelHolder:
         with self._lock:
             previous, self._current = self._current, loaded
         return previous
-
-    def load_and_swap(self, path: str | Path) -> tuple[LoadedModel, LoadedModel | None]:
-        """Load outside the lock (requests keep using the old model), then swap."""
-        loaded = load_model(path)
-        return loaded, self.swap(loaded)
