@@ -39,8 +39,8 @@ class TransferIndex:
         self.centroids = None if centroids is None else l2_normalise(centroids)
         self._active = np.abs(self.user_vectors).sum(1) > 0
 
-    def neighbours(self, queries: np.ndarray, exclude: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(self, queries: np.ndarray, exclude: np.ndarray | None = None,
+                   n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Indices and cosine similarities of each query's nearest users (best first).
 
         ``exclude[r]`` is a user row that query ``r`` must not match (itself), or -1.
@@ -53,7 +53,7 @@ class TransferIndex:
             ex = np.asarray(exclude)
             r = np.flatnonzero((ex >= 0) & (ex < sims.shape[1]))
             sims[r, ex[r]] = -np.inf
-        k = min(self.n_neighbors, sims.shape[1])
+        k = min(n_neighbors or self.n_neighbors, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, idx, axis=1)
         order = np.argsort(-top, axis=1, kind="stable")
@@ -91,12 +91,12 @@ class TransferIndex:
         w = transfer_weight(n_events, self.k0)[:, None]
         return l2_normalise((1.0 - w) * own + w * borrowed)
 
-    def item_scores(self, queries: np.ndarray, exclude: np.ndarray | None = None
-                    ) -> np.ndarray:
+    def item_scores(self, queries: np.ndarray, exclude: np.ndarray | None = None,
+                    n_neighbors: int | None = None) -> np.ndarray:
         """Share of (similarity-weighted) nearest neighbours who engaged with each item."""
         if self.user_items is None:
             raise ValueError("this transfer index was built without user_items")
-        idx, sims = self.neighbours(queries, exclude)
+        idx, sims = self.neighbours(queries, exclude, n_neighbors)
         w = self._weights(sims).astype(np.float32)
         n, k = idx.shape
         rows = np.repeat(np.arange(n), k)

@@ -5,9 +5,10 @@ being scored (so a new event changes the next list with no retraining). The scor
 
 * ``long_term`` / ``short_term``: cosine of the item to the slow / fast decayed interest;
 * ``cluster``: best cosine of the item to any of the user's interest clusters;
-* ``transfer``: what the user's nearest neighbours in interest space engaged with; together
-  with popularity it gets an extra weight ``w_thin * k0 / (k0 + n)`` that fades as the
-  user's own history (``n`` events) grows;
+* ``transfer``: what the user's nearest neighbours in interest space engaged with (50 of
+  them; 3,000 for a user with fewer than 20 events); together with popularity it gets an
+  extra weight ``w_thin * k0 / (k0 + n)`` that fades as the user's own history (``n``
+  events) grows;
 * ``popularity``: ``log(1 + count) / max``, a small prior (the whole score for a user with
   no events and no text).
 
@@ -56,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "w_pop": 0.5,
     "transfer_k0": 5.0,
     "n_neighbors": 50,
+    "thin_neighbors": 3000,
+    "thin_below": 20,
     "cold_neighbors": 1,
     "clusters": True,
     "seed": 0,
@@ -230,12 +233,25 @@ class ContentRecommender(Recommender):
         }
         exclude = np.where(np.asarray(users) < len(self.transfer_index.user_vectors),
                            np.asarray(users), -1)
-        transfer = self.transfer_index.item_scores(long, exclude=exclude)
+        transfer = self._transfer(long, exclude, np.asarray(n_events))
         if transfer.shape[1] < len(v):  # items added after fitting: nobody engaged yet
             transfer = np.pad(transfer, ((0, 0), (0, len(v) - transfer.shape[1])))
         # cold items take the neighbour engagement of their nearest warm items
         out["transfer"] = np.asarray((self._proxy @ transfer.T).T, dtype=np.float32)
         out["n_events"] = np.asarray(n_events, dtype=np.int64)
+        return out
+
+    def _transfer(self, long: np.ndarray, exclude: np.ndarray, n_events: np.ndarray
+                  ) -> np.ndarray:
+        """Neighbour engagement; users with fewer than ``thin_below`` events borrow from a
+        wide neighbourhood (``thin_neighbors``): the less we know, the more users we ask."""
+        ti = self.transfer_index
+        thin = n_events < self.config["thin_below"]
+        out = np.empty((len(long), ti.user_items.shape[1]), dtype=np.float32)
+        for mask, k in ((~thin, self.config["n_neighbors"]),
+                        (thin, self.config["thin_neighbors"])):
+            if mask.any():
+                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbors=k)
         return out
 
     def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray) -> np.ndarray:
