@@ -7,6 +7,7 @@ returns, and every request first pulls what other processes changed (items, acti
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.encoding import HASHING, item_text, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
-from driftrec.recommend.models import ModelHolder, load_model
+from driftrec.recommend.models import LoadedModel, ModelHolder, load_model
 from driftrec.recommend.pipeline import RecommendationEngine
 from driftrec.recommend.profile import Projection
 from driftrec.recommend.segments import SegmentIndex
@@ -103,17 +104,54 @@ class ServiceCore:
         self.catalogue.sync(self.store)
         return len(records)
 
+    def _prepare(self, loaded: LoadedModel) -> LoadedModel:
+        """Import the bundle's catalogue and teach the model the catalogue's other items.
+
+        A model that scores new items from their text (``handles_new_items`` with an
+        ``add_items`` method, e.g. the fused and content models) is given the stored items
+        it has not seen, *before* it is published, so it is never changed while serving.
+        Items written later fall back to content similarity until the next reload.
+        """
+        self.import_catalogue(loaded.path)
+        model = loaded.model
+        add = getattr(model, "add_items", None)
+        if not (model.handles_new_items and callable(add)):
+            return loaded
+        if model.config.get("encoder") != self.encoder.name:
+            log.info("model %s embeds text with %r, the service with %r: new items are "
+                     "scored by content similarity instead", loaded.version,
+                     model.config.get("encoder"), self.encoder.name)
+            return loaded
+        cat = self.catalogue
+        new = [i for i, item in enumerate(cat.ids)
+               if item not in loaded.item_pos and cat.has_vector[i]]
+        if not new:
+            return loaded
+        ids, vecs = [cat.ids[i] for i in new], cat.vectors[new]
+        try:
+            if "vectors" in inspect.signature(add).parameters:
+                add(ids, vectors=vecs)
+            else:
+                add(ids, vecs)
+        except Exception as exc:
+            log.warning("model %s could not take %d new items: %s", loaded.version, len(ids),
+                        exc)
+            return loaded
+        loaded.item_pos = {str(x): i for i, x in enumerate(model.item_ids)}
+        log.info("model %s now scores %d catalogue items it was not trained on",
+                 loaded.version, len(ids))
+        return loaded
+
     def _load_initial_model(self) -> None:
         if self.settings.model_dir is not None:
-            loaded = load_model(self.settings.model_dir)
-            self.import_catalogue(loaded.path)
+            loaded = self._prepare(load_model(self.settings.model_dir))
             self.models.swap(loaded)
             self.store.set_active_model(loaded.version, loaded.path, loaded.name)
             return
         active = self.store.active_model()
         if active is not None:
             try:
-                self.models.swap(load_model(active[1]))
+                self.models.swap(self._prepare(load_model(active[1])))
             except Exception as exc:  # a model another process served may be gone
                 log.warning("cannot load the active model %s: %s", active[0], exc)
         else:
@@ -137,7 +175,7 @@ class ServiceCore:
                     found = self.store.active_model()
                     if found is not None:
                         try:
-                            self.models.swap(load_model(found[1]))
+                            self.models.swap(self._prepare(load_model(found[1])))
                         except Exception as exc:
                             log.warning("cannot switch to model %s: %s", found[0], exc)
 
@@ -188,8 +226,7 @@ class ServiceCore:
         if path is None:
             raise ValueError("no model_dir given and none configured")
         with self._reload_lock:
-            loaded = load_model(path)
-            self.import_catalogue(loaded.path)
+            loaded = self._prepare(load_model(path))
             previous = self.models.swap(loaded)
             self.store.set_active_model(loaded.version, loaded.path, loaded.name)
         return loaded.version, previous.version if previous else None, loaded.name
