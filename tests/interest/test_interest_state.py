@@ -131,3 +131,11 @@ def test_state_round_trips_through_json() -> None:
     update(s, rating(2, 5.0, 4), E[2])
     back = InterestState.from_dict(json.loads(json.dumps(s.to_dict())))
     assert back.to_dict() == s.to_dict()
+
+
+def test_states_stored_without_event_weights_still_load() -> None:
+    s = new_state("u", 4)
+    update(s, rating(0, 0.0), E[0])
+    old = s.to_dict()
+    old["recent"] = [r[:4] for r in old["recent"]]  # rows from before weights were kept
+    assert InterestState.from_dict(old).liked_items == ["0"]

@@ -140,9 +140,19 @@ class InterestState:
             long_mass=float(d["long_mass"]),
             short_sum=np.asarray(d["short_sum"], dtype=np.float64),
             short_mass=float(d["short_mass"]),
-            recent=[list(r) for r in d.get("recent", [])],
+            recent=[_recent_row(r) for r in d.get("recent", [])],
             clusters=[Cluster.from_dict(c) for c in d.get("clusters", [])],
         )
+
+
+def _recent_row(row: list[Any]) -> list[Any]:
+    """A stored recent-event row, padded to ``[item_id, time, type, text, weight]``."""
+    row = list(row)
+    if len(row) < 3:
+        raise ValueError(f"recent event row {row!r} needs at least item_id, time and type")
+    if len(row) >= 5:
+        return row[:5]
+    return [*row, *([None] * (4 - len(row))), 1.0]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
