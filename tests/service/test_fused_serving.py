@@ -1,0 +1,45 @@
+"""The project's fused model behind the service: its source, and new items it learns."""
+
+from __future__ import annotations
+
+import pytest
+from service_helpers import post_events, synthetic_events, synthetic_items
+
+from driftrec.data.dataset import Dataset
+from driftrec.models.bundle import save_bundle
+from driftrec.models.registry import create_model
+from driftrec.recommend.encoding import HashingEncoder
+from driftrec.text import item_texts
+
+pytestmark = pytest.mark.slow
+
+SEQ = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
+           warmup_steps=1, threads=1, valid_users=0, max_epochs=4)
+
+
+@pytest.fixture(scope="module")
+def fused_dir(tmp_path_factory):
+    items = synthetic_items()
+    ds = Dataset.from_frames(synthetic_events(items, n_users=48), items)
+    emb = HashingEncoder().encode(item_texts(ds.items))
+    model = create_model("fused", encoder="hashing", sequence=SEQ, holdout_users=48,
+                         hard_negatives=5, random_negatives=5)
+    model.fit(ds, item_embeddings=emb)
+    return save_bundle(model, ds, tmp_path_factory.mktemp("fused") / "fused")
+
+
+def test_fused_model_serves_and_scores_new_items(make_client, fused_dir):
+    writer = make_client(model=None)
+    writer.put("/v1/items/crime-new", json={"title": "Heist Detective Mob (Crime story)",
+                                            "attributes": {"genres": "Crime"}})
+    client = make_client(model=fused_dir)
+    loaded = client.app.state.core.models.current
+    assert loaded.name == "fused" and "crime-new" in loaded.item_pos
+    post_events(client, *[{"user_id": "fan", "item_id": f"crime-{i}", "timestamp": 10 + i}
+                          for i in range(4)])
+    body = client.get("/v1/users/fan/recommendations?k=10").json()
+    assert body["model_version"].startswith("fused-")
+    assert {i["source"] for i in body["items"]} == {"fused"}
+    assert body["items"][0]["reasons"][0].startswith("because you recently looked at ")
+    cold = client.get("/v1/users/newcomer/recommendations?k=5").json()
+    assert len(cold["items"]) == 5
