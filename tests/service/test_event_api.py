@@ -103,3 +103,19 @@ def test_a_rating_without_value_is_not_read_as_one_star(client):
     assert [e["value"] for e in exported["events"]] == [None, 1.0]
     profile = client.get("/v1/users/r/profile").json()
     assert profile["long_term_topics"][0] == "Sci-Fi"  # the 1-star crime rating pushes away
+
+
+def test_a_chunked_body_without_length_is_cut_off_at_the_limit(make_client):
+    client = make_client(max_body_bytes=1000)
+
+    def chunks():
+        yield b'{"events": [{"user_id": "u1", "item_id": "space-0", "text": "'
+        for _ in range(20):
+            yield b"x" * 100
+        yield b'"}]}'
+
+    response = client.post("/v1/events", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "max_body_bytes" in response.text
+    assert count_events(client) == 0
+    assert 'route="/v1/events",status="413"} 1.0' in client.get("/metrics").text

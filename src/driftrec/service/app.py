@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
     for module in (events, users, items, query, segments, admin, health):
         app.include_router(module.router)
     app.include_router(web_router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # the last added runs first: metrics see every answer, the body limit's 413s included
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
