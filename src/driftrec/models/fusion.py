@@ -158,7 +158,11 @@ class FusedRecommender(Recommender):
         w = LogisticRegression(C=c, fit_intercept=False, max_iter=1000).fit(pairs, labels)
         direction = w.coef_[0].astype(np.float64)
         calib = LogisticRegression(C=1e6, max_iter=1000).fit((xs @ direction)[:, None], y)
-        self.coef = direction * float(calib.coef_[0, 0])
+        slope = float(calib.coef_[0, 0])
+        if slope <= 0:  # calibration must never flip the learned ranking
+            log.warning("fusion calibration slope %.3g <= 0; keeping the pairwise scale", slope)
+            slope = 1.0
+        self.coef = direction * slope
         self.intercept = float(calib.intercept_[0])
 
     def with_signals(self, signals: list[str]) -> FusedRecommender:
