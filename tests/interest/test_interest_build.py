@@ -71,3 +71,14 @@ def test_build_is_deterministic_with_clusters() -> None:
     a = build_states(events, vecs, ids, seed=7)
     b = build_states(events, vecs, ids, seed=7)
     assert {u: s.to_dict() for u, s in a.items()} == {u: s.to_dict() for u, s in b.items()}
+
+
+def test_items_added_to_the_tracker_count_at_once() -> None:
+    _, vecs, ids = _log()
+    tracker = InterestTracker(ids, vecs)
+    fresh = np.zeros((1, 12))
+    fresh[0, 3] = 1.0
+    tracker.add_items(["brand-new"], vectors=fresh)
+    assert tracker.apply(Event("ann", "brand-new", 10.0, "purchase"))
+    np.testing.assert_allclose(tracker.state("ann").long_term, fresh[0])
+    assert not tracker.apply(Event("ann", "never-heard-of", 11.0, "view"))

@@ -120,3 +120,18 @@ def test_text_path_end_to_end_with_minilm(tmp_path) -> None:
     model.add_items(["5"], ["Predator (1987). Genres: Action, Sci-Fi, Thriller"])
     scores = model.signals(Histories.from_item_lists([[0, 1]]))["long_term"][0]
     assert scores[4] > scores[3]  # the new sci-fi film beats the cartoon
+
+
+def test_a_search_alone_steers_a_new_users_list(catalogue) -> None:
+    from driftrec.interest import Event, new_state, update
+
+    ds, vecs = catalogue
+    model = _fit(ds, vecs)
+    nobody = new_state("new", 16)
+    searcher = new_state("new", 16)
+    drama_query = np.eye(16)[2]  # the embedding of e.g. "a moving family drama"
+    update(searcher, Event("new", None, 0.0, "search", text="family drama"),
+           text_vector=drama_query)
+    plain, steered = model.score_states([nobody, searcher])
+    assert np.argmax(plain) == np.argmax(model.popularity)
+    assert steered[20:].mean() - steered[:20].mean() > plain[20:].mean() - plain[:20].mean()
