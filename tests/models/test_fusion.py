@@ -98,10 +98,24 @@ def test_item_priors_and_log_softmax():
 def test_ablation_refits_weights_without_retraining(fitted):
     without_seq = fitted.with_signals([s for s in SIGNALS if s != "sequence"])
     assert "sequence" not in without_seq.weights()
-    assert without_seq.sequence is None and without_seq.content is fitted.content
+    # the sequence model stays the candidate generator; only its signal is dropped
+    assert without_seq.sequence is fitted.sequence and without_seq.content is fitted.content
     hist = Histories.from_item_lists([[4, 5, 6, 7]])
     feats = fitted.features(hist)
     np.testing.assert_allclose(without_seq.score_features(feats), without_seq.score(hist),
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not in this model"):
         without_seq.with_signals(["sequence"])
+
+
+def test_only_the_sequence_models_candidates_are_reordered():
+    model = fused(list(SIGNALS), candidates=5).fit(walk_dataset(shuffled=False),
+                                                   item_embeddings=text())
+    hist = Histories.from_item_lists([[4, 5, 6, 7]])
+    feats = model.features(hist)
+    cands = np.flatnonzero(feats["_candidates"][0])
+    assert len(cands) == 5 and not set(cands) & {4, 5, 6, 7}
+    scores = model.score(hist)[0]
+    others = np.setdiff1d(np.arange(N_ITEMS), cands)
+    assert scores[cands].min() > scores[others].max()
+    assert np.isfinite(scores).all()

@@ -31,6 +31,10 @@ ITEM_SIGNALS = ("popularity", "recency")
 SIGNALS = (*SEQUENCE_SIGNALS, *CONTENT_SIGNALS, *ITEM_SIGNALS)
 FUSION_FILE = "fusion.json"
 SECONDS_PER_DAY = 86_400.0
+#: Key of the candidate mask in :meth:`FusedRecommender.features`.
+CANDIDATES = "_candidates"
+#: How far below every candidate the other items are placed (scores stay finite).
+OUTSIDE_OFFSET = 1e4
 
 DEFAULTS: dict[str, Any] = {
     "signals": list(SIGNALS),
@@ -40,10 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "encoder": "minilm",
     #: Users whose last event is held out to fit the fusion weights.
     "holdout_users": 2000,
-    #: Negatives per held-out event: the top items of the user-specific signals (shared
-    #: equally between them), and random items.
+    #: Two stages: the sequence model's top ``candidates`` unseen items are re-ranked by the
+    #: fused score and stay above every other item (0: fuse over the whole catalogue).
+    "candidates": 100,
+    #: Negatives per held-out event: the other candidates (or, without a sequence model,
+    #: the top ``hard_negatives`` items of the user-specific signals in equal shares), plus
+    #: ``random_negatives`` random items.
     "hard_negatives": 50,
-    "random_negatives": 50,
+    "random_negatives": 0,
     #: Inverse L2 strength of the logistic regression.
     "C": 1.0,
     #: ``pairwise`` (rank the held-out item above its negatives) or ``pointwise``.
@@ -177,7 +185,7 @@ class FusedRecommender(Recommender):
             raise ValueError(f"signals {missing} are not in this model ({self.signals})")
         other = FusedRecommender(**{**self.config, "signals": signals})
         other.item_ids, other.fit_info = self.item_ids, dict(self.fit_info)
-        other.sequence = self.sequence if "sequence" in other.signals else None
+        other.sequence = self.sequence  # still the candidate generator
         other.content = self.content if other._uses(CONTENT_SIGNALS) else None
         other.popularity, other.recency = self.popularity, self.recency
         x, y, group = self._rows
@@ -191,8 +199,10 @@ class FusedRecommender(Recommender):
         """Feature rows of each held-out item and its negatives, 1/0 labels, user rows."""
         rng = np.random.default_rng(self.config["seed"])
         feats = self.features(histories)
-        # Hard negatives come from the top of every user-specific signal in equal shares:
-        # taking them from one signal alone would teach the model to distrust that signal.
+        cands = feats.get(CANDIDATES)
+        # Without a candidate stage, hard negatives come from the top of every user-specific
+        # signal in equal shares: taking them from one signal alone would teach the model
+        # to distrust that signal.
         ranked = [feats[s] for s in self.signals if s not in ITEM_SIGNALS] or [
             feats[s] for s in self.signals]
         per_signal = max(1, self.config["hard_negatives"] // len(ranked))
@@ -203,7 +213,12 @@ class FusedRecommender(Recommender):
             banned = np.zeros(self.n_items, dtype=bool)
             banned[items] = True
             banned[target] = True
-            hard = np.concatenate([top_unbanned(f[r], banned, per_signal) for f in ranked])
+            if cands is not None:
+                if not cands[r, target]:
+                    continue  # the fused score only orders candidates: nothing to learn here
+                hard = np.flatnonzero(cands[r] & ~banned)
+            else:
+                hard = np.concatenate([top_unbanned(f[r], banned, per_signal) for f in ranked])
             pool = np.flatnonzero(~banned)
             rand = rng.choice(pool, size=min(n_rand, len(pool)), replace=False)
             negatives = np.unique(np.concatenate([hard, rand]))
@@ -211,6 +226,9 @@ class FusedRecommender(Recommender):
             labels.append(1)
             rows.extend((r, int(i)) for i in negatives)
             labels.extend([0] * len(negatives))
+        if not rows:
+            raise ValueError("no held-out item was among its user's candidates: raise "
+                             "'candidates' or 'holdout_users'")
         idx = np.asarray(rows)
         x = np.stack([feats[s][idx[:, 0], idx[:, 1]] for s in self.signals], axis=1)
         return x.astype(np.float64), np.asarray(labels), idx[:, 0]
@@ -220,8 +238,14 @@ class FusedRecommender(Recommender):
         """Each enabled signal as an ``(n, n_items)`` float32 array."""
         n = len(histories)
         out: dict[str, np.ndarray] = {}
-        if "sequence" in self.signals:
-            out["sequence"] = log_softmax(self._component(self.sequence).score(histories))
+        if self.sequence is not None:
+            seq = log_softmax(self.sequence.score(histories))
+            if "sequence" in self.signals:
+                out["sequence"] = seq
+            if self.config["candidates"] > 0:
+                out[CANDIDATES] = candidate_mask(seq, histories, self.config["candidates"])
+        elif "sequence" in self.signals:
+            self._component(None)
         if self._uses(CONTENT_SIGNALS):
             from driftrec.interest.transfer import transfer_weight
 
@@ -250,6 +274,8 @@ class FusedRecommender(Recommender):
         for j, name in enumerate(self.signals):
             w = self.coef[j] / self.scale[j]
             out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
+        if CANDIDATES in feats:
+            out[~feats[CANDIDATES]] -= np.float32(OUTSIDE_OFFSET)
         return out
 
     def weights(self) -> dict[str, float]:
@@ -336,6 +362,18 @@ def item_priors(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     last[~np.isfinite(last)] = oldest
     recency = -np.log1p(np.maximum(now - last, 0.0) / SECONDS_PER_DAY)
     return popularity, recency.astype(np.float32)
+
+
+def candidate_mask(scores: np.ndarray, histories: Histories, k: int) -> np.ndarray:
+    """``(n, n_items)`` bool: each row's ``k`` best-scored items not in its history."""
+    masked = np.array(scores, dtype=np.float32, copy=True)
+    for r, items in enumerate(histories.items):
+        masked[r, items[(items >= 0) & (items < masked.shape[1])]] = -np.inf
+    k = min(k, masked.shape[1])
+    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    mask = np.zeros(masked.shape, dtype=bool)
+    np.put_along_axis(mask, top, True, axis=1)
+    return mask & np.isfinite(masked)
 
 
 def top_unbanned(scores: np.ndarray, banned: np.ndarray, k: int) -> np.ndarray:
