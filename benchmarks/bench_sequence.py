@@ -20,11 +20,13 @@ Single-user scoring latency (median and p99 over 200 users, in-process) is measu
 every trained model. Results go to ``benchmarks/results/sequence-<dataset>.{json,md}``.
 
     .venv/bin/python benchmarks/bench_sequence.py --datasets ml-1m,ml-100k
+    .venv/bin/python benchmarks/bench_sequence.py --datasets ml-1m --models fused --keep
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -166,6 +168,13 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
     return rows
 
 
+def previous_rows(path: Path) -> list[dict]:
+    """Rows of an earlier results file (for ``--keep``), or none."""
+    if not path.exists():
+        return []
+    return list(json.loads(path.read_text()).get("rows", []))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,6 +183,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="TOML/JSON with [models.NAME] settings (as for driftrec train)")
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep rows of models not rerun from the existing results file")
     parser.add_argument("--components", action="store_true",
                         help="also evaluate the fused model's content component alone")
     args = parser.parse_args()
@@ -189,9 +200,13 @@ def main() -> None:
                     " of items by training popularity", "signals": list(SIGNALS),
                     "configs": configs}
 
+        earlier = previous_rows(RESULTS / f"sequence-{name}.json") if args.keep else []
+
         def write(rows: list[dict], name: str = name, title: str = title,
-                  protocol: dict = protocol) -> None:
-            paths = report.write_results(rows, columns, RESULTS, f"sequence-{name}",
+                  protocol: dict = protocol, earlier: list[dict] = earlier) -> None:
+            labels = {r["model"] for r in rows}
+            kept = [r for r in earlier if r["model"] not in labels]
+            paths = report.write_results(kept + rows, columns, RESULTS, f"sequence-{name}",
                                          title=title, protocol=protocol)
             log.info("results so far: %s %s", *paths)
 
