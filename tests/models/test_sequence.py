@@ -190,3 +190,17 @@ def test_chunked_softmax_loss_equals_plain_cross_entropy():
     assert torch.allclose(plain, low, atol=0.05)
     for a, b in zip(grads_plain, grads_low, strict=True):
         assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.99
+
+
+def test_items_without_events_are_ranked_by_their_text():
+    ds = cyclic_dataset()
+    items = pd.concat([ds.items, pd.DataFrame({"item_id": ["no-events"]})], ignore_index=True)
+    ds = Dataset.from_frames(ds.events[["user_id", "item_id", "timestamp"]], items)
+    emb = np.vstack([text_embeddings(), text_embeddings()[[9]]])  # reads like item 9
+    # ID dropout in training teaches the model to rank by text alone, as it must here
+    model = SASRecText(**{**TINY, "id_dropout": 0.3, "max_epochs": 15}).fit(
+        ds, item_embeddings=emb)
+    idx = N_ITEMS  # the extra item's index
+    assert torch.count_nonzero(model.net.items.id_emb.weight[idx + 1]) == 0
+    scores = model.score(Histories.from_item_lists([[5, 6, 7, 8]]))[0]
+    assert np.isfinite(scores[idx]) and scores[idx] > np.median(scores[:N_ITEMS])

@@ -25,6 +25,9 @@ class SequenceConfig:
     #: Probability of dropping an item's ID embedding in training, so that the text
     #: projection alone must carry meaning (what an unseen item has).
     id_dropout: float = 0.0
+    #: Softmax over items with training events only; items without events keep a zero ID
+    #: row and are ranked by their text (as new items added after training are).
+    softmax_trained_only: bool = True
     lr: float = 5e-3
     #: Optimiser steps of linear learning-rate warm-up.
     warmup_steps: int = 200

@@ -64,16 +64,30 @@ def split_holdout(
 
 
 def sequence_loss(
-    net: SequenceNet, batch: list[np.ndarray], max_len: int, bf16: bool = False
+    net: SequenceNet,
+    batch: list[np.ndarray],
+    max_len: int,
+    bf16: bool = False,
+    softmax_items: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy of the next item over the full catalogue, at every position."""
+    """Mean cross-entropy of the next item at every position.
+
+    The softmax runs over ``softmax_items`` (item indices; default: the whole catalogue).
+    Leaving out items with no training events keeps them from being pushed down as
+    negatives in every step, so that their text alone can rank them later.
+    """
     windows = [s[-(max_len + 1):] for s in batch]
     inputs = right_align([w[:-1] for w in windows], max_len)
     targets = right_align([w[1:] for w in windows], max_len)
     table = net.items()
     hidden = net.encode(inputs, table)
     keep = targets > 0
-    return softmax_cross_entropy(hidden[keep], table[1:], targets[keep] - 1, bf16=bf16)
+    item_table, target_idx = table[1:], targets[keep] - 1
+    if softmax_items is not None:
+        position = torch.full((table.shape[0] - 1,), -1, dtype=torch.long)
+        position[softmax_items] = torch.arange(len(softmax_items))
+        item_table, target_idx = item_table[softmax_items], position[target_idx]
+    return softmax_cross_entropy(hidden[keep], item_table, target_idx, bf16=bf16)
 
 
 @torch.no_grad()
@@ -109,6 +123,13 @@ def train_network(
     if not seqs:
         raise ValueError("no user has at least two events: nothing to learn a sequence from")
     lengths = np.asarray([min(len(s) - 1, cfg.max_len) for s in seqs])
+    softmax_items = None
+    if cfg.softmax_trained_only:
+        softmax_items = torch.from_numpy(np.unique(np.concatenate(seqs)).astype(np.int64))
+        untrained = torch.ones(net.items.n_items, dtype=torch.bool)
+        untrained[softmax_items] = False
+        with torch.no_grad():  # no events, no ID meaning: the text projection speaks alone
+            net.items.id_emb.weight[1:][untrained] = 0.0
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
     )
@@ -137,7 +158,7 @@ def train_network(
                 losses = []
                 for batch_idx in length_batches(lengths, cfg.batch_size, rng):
                     batch = [seqs[i] for i in batch_idx]
-                    loss = sequence_loss(net, batch, cfg.max_len, cfg.bf16)
+                    loss = sequence_loss(net, batch, cfg.max_len, cfg.bf16, softmax_items)
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
