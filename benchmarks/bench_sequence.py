@@ -106,7 +106,8 @@ def latency_ms(model: Recommender, split: Split, seed: int = 0) -> tuple[float, 
 
 
 def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablations: bool,
-                components: bool, done: Callable[[list[dict]], None]) -> list[dict]:
+                components: bool, done: Callable[[list[dict]], None], tag: str = ""
+                ) -> list[dict]:
     dataset = load_movielens(name)
     split = leave_one_out(dataset)
     rows: list[dict] = []
@@ -124,9 +125,13 @@ def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablation
         if isinstance(model, FusedRecommender):
             extra["weights"] = model.weights()
         if isinstance(model, FusedRecommender):
-            rows.extend(fused_rows(model, split, ablations, components, extra))
+            new_rows = fused_rows(model, split, ablations, components, extra)
         else:
-            rows.append(evaluate_row(model_name, model, split, **extra))
+            new_rows = [evaluate_row(model_name, model, split, **extra)]
+        if tag:
+            for row in new_rows:
+                row["model"] = f"[{tag}] {row['model']}"
+        rows.extend(new_rows)
         done(rows)
     return rows
 
@@ -183,6 +188,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="TOML/JSON with [models.NAME] settings (as for driftrec train)")
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--tag", default="",
+                        help="label prefix for these rows (e.g. the --config variant)")
     parser.add_argument("--keep", action="store_true",
                         help="keep rows of models not rerun from the existing results file")
     parser.add_argument("--components", action="store_true",
@@ -211,7 +218,7 @@ def main() -> None:
             log.info("results so far: %s %s", *paths)
 
         rows = run_dataset(name, [m for m in args.models.split(",") if m], configs,
-                           not args.no_ablations, args.components, write)
+                           not args.no_ablations, args.components, write, args.tag)
         report.print_table(rows, columns, title)
 
 
