@@ -16,7 +16,7 @@ MODELS: dict[str, str] = {
     "sasrec-text": "driftrec.models.sequence:SASRecText",
     "fused": "driftrec.models.fusion:FusedRecommender",
 }
-ALIASES: dict[str, str] = {"default": "ease"}
+ALIASES: dict[str, str] = {"default": "fused"}
 
 
 def resolve_name(name: str) -> str:
