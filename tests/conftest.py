@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from driftrec.data.dataset import Dataset  # noqa: E402
+from driftrec.data.dataset import Dataset
 
 
 @pytest.fixture
