@@ -20,6 +20,7 @@ from driftrec.data.readers import load_dataset
 from driftrec.evaluation import report, runner
 from driftrec.evaluation.metrics import top_k
 from driftrec.models.bundle import load_bundle, save_bundle
+from driftrec.models.popularity import Popularity
 from driftrec.models.registry import create_model, resolve_name
 from driftrec.utils.resources import measure
 
@@ -97,7 +98,7 @@ def recommend(
     # Users with no events (or unknown ids) get an empty history: the model's cold path.
     histories = Histories.from_events(dataset.events, rows)
     item_ids = dataset.item_ids
-    popularity = np.log1p(np.asarray(dataset.interactions().sum(axis=0)).ravel())
+    popularity = Popularity().fit(dataset).scores_
     out = sys.stdout
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:

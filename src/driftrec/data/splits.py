@@ -50,22 +50,25 @@ class Split:
         return Histories.from_events(self.history_events(stage), users)
 
 
-def _time_order(events: pd.DataFrame) -> np.ndarray:
-    """Row positions sorted by (user, timestamp), ties in source order."""
-    return np.lexsort((events[TIMESTAMP].to_numpy(), events[USER_IDX].to_numpy()))
+def rank_in_user(events: pd.DataFrame) -> np.ndarray:
+    """For every row: 0 for the user's first event in time order, 1 for the next, ...
+
+    Events are ordered by timestamp with a stable sort, so ties keep their row order.
+    """
+    users = events[USER_IDX].to_numpy()
+    order = np.lexsort((events[TIMESTAMP].to_numpy(), users))
+    users_sorted = users[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(users_sorted))[:-1]])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - starts[users_sorted]
+    return rank
 
 
-def _position_from_end(events: pd.DataFrame) -> np.ndarray:
+def position_from_end(events: pd.DataFrame) -> np.ndarray:
     """For every row: 0 for the user's last event in time order, 1 for the one before, ..."""
-    order = _time_order(events)
-    users_sorted = events[USER_IDX].to_numpy()[order]
-    counts = np.bincount(users_sorted)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank_in_user = np.arange(len(order)) - starts[users_sorted]
-    from_end = counts[users_sorted] - 1 - rank_in_user
-    out = np.empty(len(order), dtype=np.int64)
-    out[order] = from_end
-    return out
+    users = events[USER_IDX].to_numpy()
+    counts = np.bincount(users) if len(users) else np.zeros(0, dtype=np.int64)
+    return counts[users] - 1 - rank_in_user(events)
 
 
 def leave_one_out(dataset: Dataset, *, min_history: int = 1) -> Split:
@@ -74,7 +77,7 @@ def leave_one_out(dataset: Dataset, *, min_history: int = 1) -> Split:
     Users with fewer than ``min_history + 2`` events keep all events in training.
     """
     events = dataset.events
-    from_end = _position_from_end(events)
+    from_end = position_from_end(events)
     n_per_user = events.groupby(USER_IDX)[USER_IDX].transform("size").to_numpy()
     eligible = n_per_user >= min_history + 2
     test_mask = eligible & (from_end == 0)
@@ -125,12 +128,7 @@ def cold_user_split(dataset: Dataset, *, keep_first: int, user_fraction: float =
                                 replace=False))
     train = base.train.events
     is_cold = train[USER_IDX].isin(set(chosen.tolist())).to_numpy()
-    order = _time_order(train)
-    rank = np.empty(len(train), dtype=np.int64)
-    sorted_users = train[USER_IDX].to_numpy()[order]
-    starts = np.concatenate([[0], np.cumsum(np.bincount(sorted_users))[:-1]])
-    rank[order] = np.arange(len(order)) - starts[sorted_users]
-    keep = ~is_cold | (rank < keep_first)
+    keep = ~is_cold | (rank_in_user(train) < keep_first)
     test = base.test.loc[base.test[USER_IDX].isin(set(chosen.tolist()))]
     valid = base.valid.loc[~base.valid[USER_IDX].isin(set(chosen.tolist()))]
     return Split(

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
+from driftrec.data.splits import position_from_end
 from driftrec.models.base import Recommender
 
 log = logging.getLogger(__name__)
@@ -335,16 +336,15 @@ def holdout_last_events(dataset: Dataset, n_users: int, seed: int
                         ) -> tuple[Dataset, Any]:
     """Remove the last event of up to ``n_users`` users with at least three events."""
     ev = dataset.events
-    order = np.lexsort((ev[TIMESTAMP].to_numpy(), ev[USER_IDX].to_numpy()))
-    users_sorted = ev[USER_IDX].to_numpy()[order]
-    counts = np.bincount(users_sorted, minlength=dataset.n_users)
-    last_row = order[np.cumsum(counts)[counts > 0] - 1]
+    users = ev[USER_IDX].to_numpy()
+    counts = np.bincount(users, minlength=dataset.n_users)
     eligible_users = np.flatnonzero(counts >= 3)
     rng = np.random.default_rng(seed)
     chosen = set(rng.choice(eligible_users, size=min(n_users, len(eligible_users)),
                             replace=False).tolist()) if len(eligible_users) else set()
-    held_rows = np.asarray([r for r in last_row if int(ev[USER_IDX].iat[r]) in chosen],
-                           dtype=np.int64)
+    held_rows = np.flatnonzero((position_from_end(ev) == 0)
+                               & np.isin(users, np.fromiter(chosen, dtype=np.int64)))
+    held_rows = held_rows[np.argsort(users[held_rows], kind="stable")]  # in user order
     keep = np.ones(len(ev), dtype=bool)
     keep[held_rows] = False
     return dataset.with_events(ev[keep]), ev.iloc[held_rows].reset_index(drop=True)
