@@ -204,3 +204,32 @@ def test_items_without_events_are_ranked_by_their_text():
     assert torch.count_nonzero(model.net.items.id_emb.weight[idx + 1]) == 0
     scores = model.score(Histories.from_item_lists([[5, 6, 7, 8]]))[0]
     assert np.isfinite(scores[idx]) and scores[idx] > np.median(scores[:N_ITEMS])
+
+
+def test_cosine_similarity_learns_the_walk_with_bounded_scores():
+    model = SASRec(**{**TINY, "similarity": "cosine", "temperature": 0.1, "max_epochs": 12})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    scores = model.score(Histories.from_item_lists([[5, 6, 7, 8]]))
+    assert int(np.argmax(scores[0])) == 9
+    # unit vectors over the temperature: no score can leave [-1/t, 1/t]
+    assert np.abs(scores).max() <= 1 / 0.1 + 1e-4
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from driftrec.models.sequence.config import SequenceConfig
+    from driftrec.models.sequence.training import lr_factor
+
+    factor = lr_factor(SequenceConfig(lr_schedule="cosine", warmup_steps=10), total_steps=110)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.5)
+    assert factor(110) == pytest.approx(0.0, abs=1e-9)
+    constant = lr_factor(SequenceConfig(warmup_steps=10), total_steps=110)
+    assert constant(100) == 1.0
+
+
+def test_unknown_similarity_or_schedule_is_named():
+    with pytest.raises(ValueError, match="similarity"):
+        SASRec(similarity="euclid")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        SASRec(lr_schedule="step")

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+SIMILARITIES = ("dot", "cosine")
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class SequenceConfig:
@@ -22,6 +25,10 @@ class SequenceConfig:
     n_heads: int = 1
     ffn_mult: int = 2
     dropout: float = 0.2
+    #: ``dot``: logits are dot products with the item table; ``cosine``: both sides are
+    #: L2-normalised and divided by ``temperature`` (bounded logits, less popularity bias).
+    similarity: str = "dot"
+    temperature: float = 0.05
     #: Probability of dropping an item's ID embedding in training, so that the text
     #: projection alone must carry meaning (what an unseen item has).
     id_dropout: float = 0.0
@@ -31,6 +38,8 @@ class SequenceConfig:
     lr: float = 5e-3
     #: Optimiser steps of linear learning-rate warm-up.
     warmup_steps: int = 200
+    #: After warm-up: ``constant``, or ``cosine`` decay to zero at ``max_epochs``.
+    lr_schedule: str = "constant"
     weight_decay: float = 0.1
     batch_size: int = 64
     max_epochs: int = 200
@@ -54,26 +63,29 @@ class SequenceConfig:
     def __post_init__(self) -> None:
         if self.bf16 is None:
             self.bf16 = cpu_has_bf16()
-        checks = {
-            "max_len": self.max_len >= 1,
-            "hidden": self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
-            "n_layers": self.n_layers >= 0,
-            "n_heads": self.n_heads >= 1,
-            "ffn_mult": self.ffn_mult >= 1,
-            "dropout": 0.0 <= self.dropout < 1.0,
-            "id_dropout": 0.0 <= self.id_dropout < 1.0,
-            "lr": self.lr > 0,
-            "batch_size": self.batch_size >= 1,
-            "max_epochs": self.max_epochs >= 1,
-            "patience": self.patience >= 1,
-            "eval_every": self.eval_every >= 1,
-            "valid_users": self.valid_users >= 0,
+        rules = {
+            "max_len": (self.max_len >= 1, "must be at least 1"),
+            "hidden": (self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
+                       "must be positive and divisible by n_heads"),
+            "n_layers": (self.n_layers >= 0, "must be 0 or more"),
+            "n_heads": (self.n_heads >= 1, "must be at least 1"),
+            "ffn_mult": (self.ffn_mult >= 1, "must be at least 1"),
+            "dropout": (0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
+            "id_dropout": (0.0 <= self.id_dropout < 1.0, "must be in [0, 1)"),
+            "similarity": (self.similarity in SIMILARITIES, f"must be one of {SIMILARITIES}"),
+            "temperature": (self.temperature > 0, "must be positive"),
+            "lr": (self.lr > 0, "must be positive"),
+            "lr_schedule": (self.lr_schedule in LR_SCHEDULES, f"must be one of {LR_SCHEDULES}"),
+            "batch_size": (self.batch_size >= 1, "must be at least 1"),
+            "max_epochs": (self.max_epochs >= 1, "must be at least 1"),
+            "patience": (self.patience >= 1, "must be at least 1"),
+            "eval_every": (self.eval_every >= 1, "must be at least 1"),
+            "valid_users": (self.valid_users >= 0, "must be 0 or more"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            values = {k: getattr(self, k) for k in bad}
-            raise ValueError(f"invalid sequence model setting(s) {values} (hidden must be "
-                             f"divisible by n_heads)")
+        problems = [f"{key}={getattr(self, key)!r} {why}"
+                    for key, (ok, why) in rules.items() if not ok]
+        if problems:
+            raise ValueError("invalid sequence model setting(s): " + "; ".join(problems))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SequenceConfig:

@@ -95,7 +95,7 @@ class SequenceRecommender(Recommender):
         return SequenceNet(
             n_items, hidden=cfg.hidden, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
             ffn_mult=cfg.ffn_mult, dropout=cfg.dropout, max_len=cfg.max_len, text=text,
-            id_dropout=cfg.id_dropout,
+            id_dropout=cfg.id_dropout, similarity=cfg.similarity, temperature=cfg.temperature,
         )
 
     # -- serving --------------------------------------------------------------------

@@ -113,9 +113,13 @@ class SequenceNet(nn.Module):
         max_len: int,
         text: Tensor | None = None,
         id_dropout: float = 0.0,
+        similarity: str = "dot",
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.max_len = max_len
+        self.similarity = similarity
+        self.temperature = temperature
         self.items = ItemTable(n_items, hidden, text, id_dropout)
         self.pos = nn.Embedding(max_len, hidden)
         nn.init.normal_(self.pos.weight, std=1.0 / math.sqrt(hidden))
@@ -142,11 +146,19 @@ class SequenceNet(nn.Module):
             x = block(x, mask)
         return self.ln(x)
 
+    def logit_factors(self, hidden: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+        """``(queries, keys)`` whose products are the logits: plain for ``dot``; unit
+        vectors with the queries divided by the temperature for ``cosine``."""
+        if self.similarity == "cosine":
+            return (F.normalize(hidden, dim=-1) / self.temperature,
+                    F.normalize(table, dim=-1))
+        return hidden, table
+
     def score_last(self, seqs: Tensor) -> Tensor:
         """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
         table = self.items()
-        h = self.encode(seqs, table)[:, -1]
-        return h @ table[1:].T
+        queries, keys = self.logit_factors(self.encode(seqs, table)[:, -1], table[1:])
+        return queries @ keys.T
 
 
 def attention_mask(valid: Tensor) -> Tensor:

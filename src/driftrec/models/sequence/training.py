@@ -82,12 +82,13 @@ def sequence_loss(
     table = net.items()
     hidden = net.encode(inputs, table)
     keep = targets > 0
-    item_table, target_idx = table[1:], targets[keep] - 1
+    queries, item_table = net.logit_factors(hidden[keep], table[1:])
+    target_idx = targets[keep] - 1
     if softmax_items is not None:
         position = torch.full((table.shape[0] - 1,), -1, dtype=torch.long)
         position[softmax_items] = torch.arange(len(softmax_items))
         item_table, target_idx = item_table[softmax_items], position[target_idx]
-    return softmax_cross_entropy(hidden[keep], item_table, target_idx, bf16=bf16)
+    return softmax_cross_entropy(queries, item_table, target_idx, bf16=bf16)
 
 
 @torch.no_grad()
@@ -107,6 +108,22 @@ def holdout_ndcg(net: SequenceNet, holdout: Holdout, max_len: int, batch_size: i
         total += float(gain.sum())
     net.train()
     return total / max(1, len(holdout.targets))
+
+
+def lr_factor(cfg: SequenceConfig, total_steps: int):
+    """Learning-rate multiplier per optimiser step: linear warm-up (lets a high rate start
+    from random embeddings safely), then constant or a cosine decay to zero."""
+    warmup = max(1, cfg.warmup_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        done = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * done))
+
+    return factor
 
 
 def train_network(
@@ -133,16 +150,15 @@ def train_network(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
     )
-    # Linear warm-up: lets a high learning rate start from random embeddings safely.
+    n_batches = math.ceil(len(seqs) / cfg.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        optimiser, lr_factor(cfg, total_steps=n_batches * cfg.max_epochs)
     )
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
     best, bad_checks = -1.0, 0
     start = time.perf_counter()
     net.train()
-    n_batches = math.ceil(len(seqs) / cfg.batch_size)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
