@@ -233,3 +233,14 @@ def test_unknown_similarity_or_schedule_is_named():
         SASRec(similarity="euclid")
     with pytest.raises(ValueError, match="lr_schedule"):
         SASRec(lr_schedule="step")
+
+
+def test_given_next_events_decide_early_stopping():
+    ds = cyclic_dataset()
+    last = ds.events.groupby("user_idx").tail(1)
+    train = ds.with_events(ds.events.drop(index=last.index))
+    model = SASRec(**{**TINY, "eval_every": 1, "max_epochs": 6})
+    model.show_progress = False
+    model.fit(train, valid_events=last)
+    checked = [e["valid_ndcg10"] for e in model.report.history if "valid_ndcg10" in e]
+    assert len(checked) == 6 and model.report.best_ndcg10 == pytest.approx(max(checked))

@@ -104,6 +104,7 @@ class FusedRecommender(Recommender):
             ) -> FusedRecommender:
         """Fit the components without the held-out events, then the fusion weights on them."""
         from driftrec.models.registry import create_model
+        from driftrec.models.sequence import SequenceRecommender
 
         cfg = self.config
         self.item_ids = dataset.item_ids
@@ -122,7 +123,11 @@ class FusedRecommender(Recommender):
             if cfg["sequence_model"] != "sasrec":
                 seq_cfg.setdefault("encoder", cfg["encoder"])
             self.sequence = create_model(cfg["sequence_model"], **seq_cfg)
-            self.sequence.fit(inner, item_embeddings=item_embeddings)
+            # The fusion's held-out events also decide the sequence model's early stopping,
+            # so that no further last events are taken out of its training data.
+            extra = {"valid_events": held} if isinstance(
+                self.sequence, SequenceRecommender) else {}
+            self.sequence.fit(inner, item_embeddings=item_embeddings, **extra)
         if self._uses(CONTENT_SIGNALS):
             self.content = create_model("content", **{"encoder": cfg["encoder"],
                                                       **cfg["content"]})

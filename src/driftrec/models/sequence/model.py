@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from driftrec.data.dataset import Dataset, Histories
@@ -21,7 +22,12 @@ from driftrec.models.base import Recommender
 from driftrec.models.sequence.batching import right_align
 from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.network import SequenceNet
-from driftrec.models.sequence.training import TrainReport, split_holdout, train_network
+from driftrec.models.sequence.training import (
+    TrainReport,
+    given_holdout,
+    split_holdout,
+    train_network,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +51,31 @@ class SequenceRecommender(Recommender):
 
     # -- training -------------------------------------------------------------------
     def fit(
-        self, dataset: Dataset, *, item_embeddings: np.ndarray | None = None
+        self,
+        dataset: Dataset,
+        *,
+        item_embeddings: np.ndarray | None = None,
+        valid_events: pd.DataFrame | None = None,
     ) -> SequenceRecommender:
-        """Train on ``dataset.events``; ``item_embeddings`` (n_items, d) skips the encoder."""
+        """Train on ``dataset.events``; ``item_embeddings`` (n_items, d) skips the encoder.
+
+        ``valid_events`` (one next event per user, not in ``dataset``) are the early-stopping
+        targets; without them the last event of ``valid_users`` users is held out.
+        """
         cfg = self.cfg
         torch.set_num_threads(cfg.threads or max(1, min(4, (os.cpu_count() or 1) // 2)))
         torch.manual_seed(cfg.seed)
         text = self._item_text(dataset, item_embeddings) if cfg.use_text else None
         self.item_ids = dataset.item_ids
         self.net = self._build(dataset.n_items, text)
-        seqs = Histories.from_events(dataset.events).items
-        train_seqs, holdout = split_holdout(
-            seqs, cfg.valid_users, np.random.default_rng(cfg.seed)
-        )
+        histories = Histories.from_events(dataset.events)
+        seqs = histories.items
+        if valid_events is not None:
+            train_seqs, holdout = seqs, given_holdout(histories, valid_events)
+        else:
+            train_seqs, holdout = split_holdout(
+                seqs, cfg.valid_users, np.random.default_rng(cfg.seed)
+            )
         log.info(
             "training %s on %d users, %d items (text: %s)",
             self.name, len(seqs), dataset.n_items, "yes" if text is not None else "no",

@@ -15,9 +15,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from driftrec.data.dataset import Histories
+from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.models.sequence.batching import length_batches, right_align
 from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.loss import softmax_cross_entropy
@@ -61,6 +64,21 @@ def split_holdout(
         inputs.append(seqs[u][:-1])
         targets.append(int(seqs[u][-1]))
     return train, Holdout(inputs, np.asarray(targets, dtype=np.int64))
+
+
+def given_holdout(histories: Histories, valid_events: pd.DataFrame) -> Holdout | None:
+    """Validation from known next events: each user's history, then the event's item."""
+    row_of = {int(u): r for r, u in enumerate(histories.users)}
+    inputs, targets = [], []
+    for user, item in zip(valid_events[USER_IDX].to_numpy(), valid_events[ITEM_IDX].to_numpy(),
+                          strict=True):
+        row = row_of.get(int(user))
+        if row is not None and len(histories.items[row]):
+            inputs.append(histories.items[row])
+            targets.append(int(item))
+    if not targets:
+        return None
+    return Holdout(inputs, np.asarray(targets, dtype=np.int64))
 
 
 def sequence_loss(
