@@ -207,10 +207,10 @@ def main() -> None:
                     " of items by training popularity", "signals": list(SIGNALS),
                     "configs": configs}
 
-        earlier = previous_rows(RESULTS / f"sequence-{name}.json") if args.keep else []
-
         def write(rows: list[dict], name: str = name, title: str = title,
-                  protocol: dict = protocol, earlier: list[dict] = earlier) -> None:
+                  protocol: dict = protocol) -> None:
+            # Read at every write, so that runs with different tags can share one file.
+            earlier = previous_rows(RESULTS / f"sequence-{name}.json") if args.keep else []
             labels = {r["model"] for r in rows}
             kept = [r for r in earlier if r["model"] not in labels]
             paths = report.write_results(kept + rows, columns, RESULTS, f"sequence-{name}",

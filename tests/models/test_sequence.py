@@ -16,7 +16,8 @@ from driftrec.models.sequence.batching import right_align
 
 N_ITEMS = 24
 TINY = dict(hidden=16, n_layers=1, n_heads=2, max_len=12, batch_size=8, dropout=0.1,
-            lr=1e-2, threads=1, valid_users=0, max_epochs=8, warmup_steps=1)
+            lr=1e-2, threads=1, valid_users=0, max_epochs=8, warmup_steps=1,
+            lr_schedule="constant")
 
 
 def cyclic_dataset(n_users: int = 30, length: int = 14, seed: int = 0) -> Dataset:
@@ -224,7 +225,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.5)
     assert factor(110) == pytest.approx(0.0, abs=1e-9)
-    constant = lr_factor(SequenceConfig(warmup_steps=10), total_steps=110)
+    constant = lr_factor(SequenceConfig(lr_schedule="constant", warmup_steps=10),
+                         total_steps=110)
     assert constant(100) == 1.0
 
 

@@ -35,21 +35,21 @@ class SequenceConfig:
     #: Softmax over items with training events only; items without events keep a zero ID
     #: row and are ranked by their text (as new items added after training are).
     softmax_trained_only: bool = True
-    lr: float = 5e-3
+    lr: float = 3e-3
     #: Optimiser steps of linear learning-rate warm-up.
     warmup_steps: int = 200
     #: After warm-up: ``constant``, or ``cosine`` decay to zero at ``max_epochs``.
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     weight_decay: float = 0.1
     batch_size: int = 64
-    max_epochs: int = 200
+    max_epochs: int = 60
     #: Stop after this many validation checks without improvement.
-    patience: int = 5
+    patience: int = 10
     #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
     eval_every: int = 2
     valid_users: int = 2000
     #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
-    time_budget_min: float = 30.0
+    time_budget_min: float = 40.0
     seed: int = 42
     #: Torch intra-op threads (0: half the CPU cores, at most 4: on a shared machine more
     #: threads than free cores make every parallel region wait for a busy core).
