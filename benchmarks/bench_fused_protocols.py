@@ -48,8 +48,7 @@ from rich.progress import track
 
 from bench_content import bench_streaming
 from bench_sequence import _PrecomputedFeatures
-from driftrec.cli.common import read_config
-from driftrec.cli.models import _model_config
+from driftrec.cli.common import model_config, read_config
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX, USER_IDX
@@ -280,7 +279,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown protocol(s) {unknown}; use {','.join(PROTOCOLS)}")
     raw = read_config(args.config)
-    config = _model_config(raw, "default")
+    config = model_config(raw, "default")
     configs = raw.get("models", {})
     dataset = load_movielens(args.dataset)
     # Warm the embedding cache once, outside the timings.

@@ -36,3 +36,12 @@ def parse_ks(text: str) -> tuple[int, ...]:
     if not ks or min(ks) < 1:
         raise fail(f"--k values must be positive, got {text!r}")
     return ks
+
+
+def model_config(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """Settings for model ``name``: ``[model]``, then ``[models.NAME]`` and
+    ``[models.<resolved name>]`` (``default`` -> ``fused``), later ones winning."""
+    from driftrec.models.registry import resolve_name
+
+    models = config.get("models", {})
+    return dict(config.get("model", {}) | models.get(name, {}) | models.get(resolve_name(name), {}))

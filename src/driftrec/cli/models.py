@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from driftrec.cli.common import fail, parse_ks, read_config
+from driftrec.cli.common import fail, model_config, parse_ks, read_config
 from driftrec.data import movielens
 from driftrec.data.dataset import Histories
 from driftrec.data.errors import DataError
@@ -21,15 +21,10 @@ from driftrec.evaluation import report, runner
 from driftrec.evaluation.metrics import top_k
 from driftrec.models.bundle import load_bundle, save_bundle
 from driftrec.models.popularity import Popularity
-from driftrec.models.registry import create_model, resolve_name
+from driftrec.models.registry import create_model
 from driftrec.utils.resources import measure
 
 log = logging.getLogger(__name__)
-
-
-def _model_config(config: dict, name: str) -> dict:
-    models = config.get("models", {})
-    return dict(config.get("model", {}) | models.get(name, {}) | models.get(resolve_name(name), {}))
 
 
 def train(
@@ -57,7 +52,7 @@ def train(
             dataset, clean_report = load_dataset(events, items, users, unknown_items=unknown_items,
                                                   strict=strict, min_value=min_value, core=core)
             Console(stderr=True).print(str(clean_report))
-        estimator = create_model(model, **_model_config(read_config(config), model))
+        estimator = create_model(model, **model_config(read_config(config), model))
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
     log.info("training %s on %s: %d users, %d items, %d events", estimator.name, dataset.name,
@@ -145,7 +140,7 @@ def evaluate(
     try:
         data = load_any(dataset, items)
         rows = runner.run(data, protocol, names, ks=ks, seed=seed,
-                          configs={n: _model_config(cfg, n) for n in names})
+                          configs={n: model_config(cfg, n) for n in names})
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
     columns = ["protocol", "model", *report.headline_columns(ks), *report.RESOURCE_COLUMNS]
