@@ -42,14 +42,14 @@ class SequenceConfig:
     lr_schedule: str = "cosine"
     weight_decay: float = 0.1
     batch_size: int = 64
-    max_epochs: int = 60
+    max_epochs: int = 80
     #: Stop after this many validation checks without improvement.
     patience: int = 10
     #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
     eval_every: int = 2
     valid_users: int = 2000
     #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
-    time_budget_min: float = 40.0
+    time_budget_min: float = 42.0
     seed: int = 42
     #: Torch intra-op threads (0: half the CPU cores, at most 4: on a shared machine more
     #: threads than free cores make every parallel region wait for a busy core).
