@@ -51,8 +51,9 @@ class SequenceConfig:
     #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
     time_budget_min: float = 42.0
     seed: int = 42
-    #: Torch intra-op threads (0: half the CPU cores, at most 4: on a shared machine more
-    #: threads than free cores make every parallel region wait for a busy core).
+    #: Torch intra-op threads (0: every CPU core, at most 4). On a machine shared with
+    #: other jobs, set fewer: more threads than free cores make every parallel region
+    #: wait for a busy core.
     threads: int = 0
     #: bfloat16 inputs for the catalogue-softmax matrix products (fast with AVX512-BF16).
     #: ``None``: on when the CPU has AVX512-BF16.

@@ -63,7 +63,7 @@ class SequenceRecommender(Recommender):
         targets; without them the last event of ``valid_users`` users is held out.
         """
         cfg = self.cfg
-        torch.set_num_threads(cfg.threads or max(1, min(4, (os.cpu_count() or 1) // 2)))
+        torch.set_num_threads(cfg.threads or max(1, min(4, os.cpu_count() or 1)))
         torch.manual_seed(cfg.seed)
         text = self._item_text(dataset, item_embeddings) if cfg.use_text else None
         self.item_ids = dataset.item_ids
