@@ -3,9 +3,9 @@
 The fused model is built by name and trained with ``fit`` exactly as ``driftrec train
 --model default`` does, with the same TOML/JSON ``--config`` (``[model]``,
 ``[models.default]``, ``[models.fused]``). A fused training is the expensive step (about
-25 minutes on ML-1M on a 2-core CPU), so each protocol trains it once; its components and
-``with_signals`` ablations are evaluated from that one training, and ``content`` and
-``pop`` (seconds to fit) are trained on the same events for comparison.
+30 minutes on ML-1M on a 2-core CPU with the default schedule), so each protocol trains it
+once; its components and ``with_signals`` ablations are evaluated from that one training,
+and ``content`` and ``pop`` (seconds to fit) are trained on the same events for comparison.
 
 * ``cold-user``: the users that ``cold_user_split(seed=0)`` draws (10%; the draw does not
   depend on ``keep_first``, which is checked) lose *every* event from the training data;
@@ -44,12 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import track
 
 from bench_content import bench_streaming
-from bench_sequence import _PrecomputedFeatures
+from bench_sequence import _PrecomputedFeatures, fused_features
 from driftrec.cli.common import model_config, read_config
-from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.dataset import Dataset
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.data.splits import Split, cold_item_split, cold_user_split
@@ -114,17 +113,6 @@ def fused_details(model: FusedRecommender, info: dict) -> dict[str, Any]:
 
 
 # -- evaluation -------------------------------------------------------------------------
-def fused_features(model: FusedRecommender, histories: Histories, batch: int = 512
-                   ) -> dict[str, np.ndarray]:
-    """Features of every history, computed once and shared by the fused variants."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in track(range(0, len(histories), batch),
-                       description=f"fused features of {len(histories):,} users"):
-        for key, value in model.features(histories.subset(slice(start, start + batch))).items():
-            parts.setdefault(key, []).append(np.ascontiguousarray(value))
-    return {k: np.concatenate(v) for k, v in parts.items()}
-
-
 def evaluate(model: Recommender, split: Split, ks: tuple[int, ...] = KS
              ) -> tuple[EvaluationResult, float]:
     with measure() as usage:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import track
 
 from driftrec.cli.common import read_config
 from driftrec.data.dataset import Histories
@@ -136,6 +137,17 @@ def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablation
     return rows
 
 
+def fused_features(model: FusedRecommender, histories: Histories, batch: int = 512
+                   ) -> dict[str, np.ndarray]:
+    """Features of every history, computed once and shared by the fused variants."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in track(range(0, len(histories), batch),
+                       description=f"fused features of {len(histories):,} users"):
+        for key, value in model.features(histories.subset(slice(start, start + batch))).items():
+            parts.setdefault(key, []).append(np.ascontiguousarray(value))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
 def fused_rows(model: FusedRecommender, split: Split, ablations: bool, components: bool,
                extra: dict) -> list[dict]:
     """The fused model, its sequence component and its ablations.
@@ -145,12 +157,7 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
     the same arithmetic as ``FusedRecommender.score``.
     """
     histories = split.histories("test")
-    log.info("computing fused features for %d users", len(histories))
-    feats: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(histories), 512):
-        for key, value in model.features(histories.subset(slice(start, start + 512))).items():
-            feats.setdefault(key, []).append(np.ascontiguousarray(value))
-    stacked = {k: np.concatenate(v) for k, v in feats.items()}
+    stacked = fused_features(model, histories)
     rows = [evaluate_row("fused", _PrecomputedFeatures(model, stacked, histories.users),
                          split, **extra)]
     if model.sequence is not None:

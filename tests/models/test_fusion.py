@@ -75,6 +75,11 @@ def test_signals_can_be_switched_off():
         FusedRecommender(signals=["colour"])
 
 
+def test_sequence_component_must_be_a_sequence_model():
+    with pytest.raises(ValueError, match="sequence_model must be one of"):
+        FusedRecommender(sequence_model="ease")
+
+
 def test_save_load_and_new_items(fitted, tmp_path):
     fitted.save(tmp_path / "fused")
     loaded = Recommender.load(tmp_path / "fused")

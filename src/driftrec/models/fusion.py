@@ -27,6 +27,8 @@ from driftrec.models.base import Recommender
 log = logging.getLogger(__name__)
 
 SEQUENCE_SIGNALS = ("sequence",)
+#: Registered models the fused model can use as its sequence component.
+SEQUENCE_MODELS = ("sasrec-text", "sasrec")
 CONTENT_SIGNALS = ("long_term", "short_term", "cluster", "transfer")
 ITEM_SIGNALS = ("popularity", "recency")
 SIGNALS = (*SEQUENCE_SIGNALS, *CONTENT_SIGNALS, *ITEM_SIGNALS)
@@ -77,6 +79,9 @@ class FusedRecommender(Recommender):
             raise ValueError(f"signals must be a non-empty subset of {list(SIGNALS)}, got "
                              f"{merged['signals']}")
         merged["signals"] = [s for s in SIGNALS if s in merged["signals"]]
+        if merged["sequence_model"] not in SEQUENCE_MODELS:
+            raise ValueError(f"sequence_model must be one of {list(SEQUENCE_MODELS)}, got "
+                             f"{merged['sequence_model']!r}")
         if merged["objective"] not in ("pairwise", "pointwise"):
             raise ValueError(f"objective must be 'pairwise' or 'pointwise', got "
                              f"{merged['objective']!r}")
@@ -104,7 +109,6 @@ class FusedRecommender(Recommender):
             ) -> FusedRecommender:
         """Fit the components without the held-out events, then the fusion weights on them."""
         from driftrec.models.registry import create_model
-        from driftrec.models.sequence import SequenceRecommender
 
         cfg = self.config
         self.item_ids = dataset.item_ids
@@ -125,9 +129,7 @@ class FusedRecommender(Recommender):
             self.sequence = create_model(cfg["sequence_model"], **seq_cfg)
             # The fusion's held-out events also decide the sequence model's early stopping,
             # so that no further last events are taken out of its training data.
-            extra = {"valid_events": held} if isinstance(
-                self.sequence, SequenceRecommender) else {}
-            self.sequence.fit(inner, item_embeddings=item_embeddings, **extra)
+            self.sequence.fit(inner, item_embeddings=item_embeddings, valid_events=held)
         if self._uses(CONTENT_SIGNALS):
             self.content = create_model("content", **{"encoder": cfg["encoder"],
                                                       **cfg["content"]})
