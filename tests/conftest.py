@@ -1,8 +1,16 @@
-"""Shared fixtures: a tiny hand-made dataset and the real MovieLens-100K."""
+"""Shared fixtures: a tiny hand-made dataset, the real MovieLens-100K and a fresh
+PostgreSQL schema.
+
+PostgreSQL tests fail (not skip) when the server is unreachable and ``CI`` or
+``DRIFTREC_REQUIRE_POSTGRES=1`` is set; elsewhere they skip.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -37,3 +45,33 @@ def ml100k() -> Dataset:
     from driftrec.data.movielens import load_movielens
 
     return load_movielens("ml-100k")
+
+
+PG_URL = os.environ.get("DRIFTREC_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _require_postgres() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("DRIFTREC_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose search path is a fresh, empty schema (dropped afterwards)."""
+    import psycopg
+
+    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(plain, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if _require_postgres():
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable and required: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    schema = f"driftrec_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
