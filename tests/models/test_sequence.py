@@ -107,14 +107,38 @@ def test_a_new_event_changes_the_next_recommendation(fitted_text_model):
     assert int(np.argmax(s[0])) != int(np.argmax(s[1]))
 
 
-def test_seeded_training_is_reproducible():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_seeded_training_is_reproducible(threads):
     ds = cyclic_dataset(n_users=12)
     runs = []
     for _ in range(2):
-        model = SASRec(**{**TINY, "max_epochs": 2})
+        model = SASRec(**{**TINY, "max_epochs": 2, "threads": threads})
         model.show_progress = False
         runs.append(model.fit(ds).score(Histories.from_item_lists([[1, 2]])))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_shards_add_up_to_the_whole_batch_gradient():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from driftrec.models.sequence.config import SequenceConfig
+    from driftrec.models.sequence.network import SequenceNet
+    from driftrec.models.sequence.training import sharded_gradients
+
+    cfg = SequenceConfig(**{**TINY, "dropout": 0.0, "bf16": False})
+    net = SequenceNet(N_ITEMS, hidden=16, n_layers=1, n_heads=2, ffn_mult=2, dropout=0.0,
+                      max_len=cfg.max_len)
+    rng = np.random.default_rng(0)
+    batch = [rng.integers(0, N_ITEMS, size=n) for n in (3, 5, 9, 14, 14, 2, 7)]
+    gradients, losses = [], []
+    with ThreadPoolExecutor(3) as pool:
+        for n_shards in (1, 3):
+            generators = [torch.Generator().manual_seed(k) for k in range(n_shards)]
+            losses.append(sharded_gradients(net, batch, cfg, None, generators, pool))
+            gradients.append([p.grad.clone() for p in net.parameters()])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for whole, sharded in zip(*gradients, strict=True):
+        torch.testing.assert_close(whole, sharded, rtol=1e-4, atol=1e-6)
 
 
 def test_checkpoint_round_trips_with_weights_only(fitted_text_model, tmp_path):
@@ -199,7 +223,7 @@ def test_items_without_events_are_ranked_by_their_text():
     ds = Dataset.from_frames(ds.events[["user_id", "item_id", "timestamp"]], items)
     emb = np.vstack([text_embeddings(), text_embeddings()[[9]]])  # reads like item 9
     # ID dropout in training teaches the model to rank by text alone, as it must here
-    model = SASRecText(**{**TINY, "id_dropout": 0.3, "max_epochs": 15}).fit(
+    model = SASRecText(**{**TINY, "id_dropout": 0.3, "max_epochs": 25}).fit(
         ds, item_embeddings=emb)
     idx = N_ITEMS  # the extra item's index
     assert torch.count_nonzero(model.net.items.id_emb.weight[idx + 1]) == 0
@@ -225,6 +249,9 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.5)
     assert factor(110) == pytest.approx(0.0, abs=1e-9)
+    # half the time budget spent at a tenth of the steps: the decay follows the time
+    assert factor(20, time_used=0.5) == pytest.approx(0.5)
+    assert factor(20, time_used=1.0) == pytest.approx(0.0, abs=1e-9)
     constant = lr_factor(SequenceConfig(lr_schedule="constant", warmup_steps=10),
                          total_steps=110)
     assert constant(100) == 1.0
@@ -235,6 +262,30 @@ def test_unknown_similarity_or_schedule_is_named():
         SASRec(similarity="euclid")
     with pytest.raises(ValueError, match="lr_schedule"):
         SASRec(lr_schedule="step")
+    with pytest.raises(ValueError, match="window"):
+        SASRec(window="first")
+
+
+def test_random_windows_cover_long_histories_and_keep_short_ones():
+    from driftrec.models.sequence.training import random_windows
+
+    long, short = np.arange(100), np.arange(7)
+    rng = np.random.default_rng(0)
+    seen: set[int] = set()
+    for _ in range(200):
+        cut, kept = random_windows([long, short], 10, rng)
+        assert len(cut) == 10 and np.array_equal(np.diff(cut), np.ones(9))
+        assert kept is short
+        seen.update(cut.tolist())
+    assert seen == set(range(100))
+
+
+def test_random_windows_learn_the_walk_from_long_histories():
+    model = SASRec(**{**TINY, "window": "random", "max_len": 6, "max_epochs": 12})
+    model.show_progress = False
+    model.fit(cyclic_dataset(length=20))
+    scores = model.score(Histories.from_item_lists([[5, 6, 7, 8]]))
+    assert int(np.argmax(scores[0])) == 9
 
 
 def test_given_next_events_decide_early_stopping():

@@ -11,6 +11,7 @@ from typing import Any
 
 SIMILARITIES = ("dot", "cosine")
 LR_SCHEDULES = ("constant", "cosine")
+WINDOWS = ("last", "random")
 
 
 @dataclass
@@ -20,6 +21,10 @@ class SequenceConfig:
     #: Use the item's language-model text embedding as part of its representation.
     use_text: bool = True
     max_len: int = 200
+    #: How training cuts a history longer than ``max_len + 1`` events: ``last`` keeps its
+    #: most recent window; ``random`` takes a window ending at a random event each epoch,
+    #: so that every event is trained on (on ML-1M the last windows hold 66% of events).
+    window: str = "last"
     hidden: int = 64
     n_layers: int = 2
     n_heads: int = 1
@@ -38,11 +43,12 @@ class SequenceConfig:
     lr: float = 3e-3
     #: Optimiser steps of linear learning-rate warm-up.
     warmup_steps: int = 200
-    #: After warm-up: ``constant``, or ``cosine`` decay to zero at ``max_epochs``.
+    #: After warm-up: ``constant``, or ``cosine`` decay to zero at ``max_epochs`` (or when
+    #: the time budget runs out, if that comes first).
     lr_schedule: str = "cosine"
     weight_decay: float = 0.1
     batch_size: int = 64
-    max_epochs: int = 80
+    max_epochs: int = 200
     #: Stop after this many validation checks without improvement.
     patience: int = 10
     #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
@@ -51,9 +57,10 @@ class SequenceConfig:
     #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
     time_budget_min: float = 42.0
     seed: int = 42
-    #: Torch intra-op threads (0: every CPU core, at most 4). On a machine shared with
-    #: other jobs, set fewer: more threads than free cores make every parallel region
-    #: wait for a busy core.
+    #: Training threads (0: every CPU core, at most 4): each batch is cut into this many
+    #: shards whose gradients are computed in parallel, one core each. Results are
+    #: reproducible for the same seed and ``threads``. On a machine shared with other jobs,
+    #: set fewer: a shard waiting for a busy core holds up the whole step.
     threads: int = 0
     #: bfloat16 inputs for the catalogue-softmax matrix products (fast with AVX512-BF16).
     #: ``None``: on when the CPU has AVX512-BF16.
@@ -66,8 +73,10 @@ class SequenceConfig:
             self.bf16 = cpu_has_bf16()
         rules = {
             "max_len": (self.max_len >= 1, "must be at least 1"),
+            "window": (self.window in WINDOWS, f"must be one of {WINDOWS}"),
             "hidden": (self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
                        "must be positive and divisible by n_heads"),
+            "threads": (self.threads >= 0, "must be 0 (every core) or more"),
             "n_layers": (self.n_layers >= 0, "must be 0 or more"),
             "n_heads": (self.n_heads >= 1, "must be at least 1"),
             "ffn_mult": (self.ffn_mult >= 1, "must be at least 1"),

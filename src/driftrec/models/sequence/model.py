@@ -8,7 +8,6 @@ retraining. Checkpoints are plain tensors, strings and numbers (``weights_only=T
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,7 +62,6 @@ class SequenceRecommender(Recommender):
         targets; without them the last event of ``valid_users`` users is held out.
         """
         cfg = self.cfg
-        torch.set_num_threads(cfg.threads or max(1, min(4, os.cpu_count() or 1)))
         torch.manual_seed(cfg.seed)
         text = self._item_text(dataset, item_embeddings) if cfg.use_text else None
         self.item_ids = dataset.item_ids
@@ -80,9 +78,14 @@ class SequenceRecommender(Recommender):
             "training %s on %d users, %d items (text: %s)",
             self.name, len(seqs), dataset.n_items, "yes" if text is not None else "no",
         )
-        self.report = train_network(
-            self.net, train_seqs, holdout, cfg, show_progress=self.show_progress
-        )
+        intra_op_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # parallelism comes from batch shards, one core each
+        try:
+            self.report = train_network(
+                self.net, train_seqs, holdout, cfg, show_progress=self.show_progress
+            )
+        finally:
+            torch.set_num_threads(intra_op_threads)
         log.info(
             "trained %d epochs in %.0fs (best valid NDCG@10 %.4f at epoch %d, stopped by %s)",
             self.report.epochs, self.report.seconds, self.report.best_ndcg10,

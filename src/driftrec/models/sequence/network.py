@@ -3,15 +3,52 @@
 Index 0 of every item table is padding; catalogue item ``i`` is row ``i + 1``. Sequences
 are right-aligned (the most recent item is last) and positions are counted back from the
 most recent item, so the amount of left padding never changes a sequence's output.
+
+Dropout draws from the generator set by ``random_source`` for the current thread, so that
+batch shards trained in parallel threads each have their own reproducible random stream.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+_thread = threading.local()
+
+
+@contextmanager
+def random_source(generator: torch.Generator | None) -> Iterator[None]:
+    """Dropout in this thread draws from ``generator`` (``None``: torch's global one)."""
+    previous = getattr(_thread, "generator", None)
+    _thread.generator = generator
+    try:
+        yield
+    finally:
+        _thread.generator = previous
+
+
+def _keep_mask(shape: tuple[int, ...], keep_prob: float, like: Tensor) -> Tensor:
+    mask = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return mask.bernoulli_(keep_prob, generator=getattr(_thread, "generator", None))
+
+
+class Dropout(nn.Module):
+    """Inverted dropout whose masks come from the thread's ``random_source``."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * _keep_mask(x.shape, 1.0 - self.p, x) / (1.0 - self.p)
 
 
 class ItemTable(nn.Module):
@@ -44,8 +81,7 @@ class ItemTable(nn.Module):
         """The table, shape ``(n_items + 1, hidden)``; row 0 (padding) is zero."""
         ids = self.id_emb.weight
         if self.training and self.id_dropout > 0 and self.text_proj is not None:
-            keep = torch.rand(ids.shape[0], 1, device=ids.device) >= self.id_dropout
-            ids = ids * keep
+            ids = ids * _keep_mask((ids.shape[0], 1), 1.0 - self.id_dropout, ids)
         if self.text_proj is None:
             return ids
         return ids + self.text_proj(self.text)
@@ -82,10 +118,10 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(
             nn.Linear(hidden, ffn_mult * hidden),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(ffn_mult * hidden, hidden),
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         b, length, h = x.shape
@@ -123,7 +159,7 @@ class SequenceNet(nn.Module):
         self.items = ItemTable(n_items, hidden, text, id_dropout)
         self.pos = nn.Embedding(max_len, hidden)
         nn.init.normal_(self.pos.weight, std=1.0 / math.sqrt(hidden))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(
             Block(hidden, n_heads, ffn_mult, dropout) for _ in range(n_layers)
         )

@@ -1,0 +1,96 @@
+"""Sequence-model training speed on ML-1M: batch shards in threads vs intra-op threads.
+
+Each setting trains the default ``sasrec-text`` network for ``--epochs`` epochs on the
+ML-1M leave-one-out training events (no validation) and reports seconds per epoch; the
+median of ``--repeats`` runs is kept. Settings:
+
+* ``1 shard, 1 intra-op thread``: one core;
+* ``1 shard, N intra-op threads``: one batch at a time, matrix products multi-threaded;
+* ``N shards, 1 intra-op thread each``: the batch split into N shards whose gradients are
+  computed in parallel threads (the default, ``threads = 0``).
+
+Run it on an otherwise idle machine. Results: ``benchmarks/results/training-threads-ml-1m``.
+
+    .venv/bin/python benchmarks/bench_training_threads.py [--epochs 2 --repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from driftrec.data.dataset import Histories
+from driftrec.data.movielens import load_movielens
+from driftrec.data.splits import leave_one_out
+from driftrec.evaluation import report
+from driftrec.models.sequence.config import SequenceConfig
+from driftrec.models.sequence.network import SequenceNet
+from driftrec.models.sequence.training import train_network
+from driftrec.text.catalogue import embed_items
+from driftrec.text.encoders import get_encoder
+
+RESULTS = Path(__file__).parent / "results"
+log = logging.getLogger("bench_training_threads")
+
+
+def seconds_per_epoch(seqs: list[np.ndarray], text: torch.Tensor, n_items: int,
+                      shards: int, intra_op: int, epochs: int) -> float:
+    cfg = SequenceConfig(threads=shards, max_epochs=epochs, valid_users=0, time_budget_min=0)
+    torch.manual_seed(cfg.seed)
+    net = SequenceNet(n_items, hidden=cfg.hidden, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                      ffn_mult=cfg.ffn_mult, dropout=cfg.dropout, max_len=cfg.max_len,
+                      text=text)
+    torch.set_num_threads(intra_op)
+    start = time.perf_counter()
+    train_network(net, seqs, None, cfg, show_progress=False)
+    return (time.perf_counter() - start) / epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cores", type=int, default=min(4, os.cpu_count() or 1))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    train = leave_one_out(load_movielens("ml-1m")).train
+    text = torch.from_numpy(embed_items(train, get_encoder(None), progress=False))
+    seqs = Histories.from_events(train.events).items
+    n = args.cores
+    settings = [("1 shard, 1 intra-op thread", 1, 1),
+                (f"1 shard, {n} intra-op threads", 1, n),
+                (f"{n} shards, 1 intra-op thread each", n, 1)]
+    rows = []
+    for label, shards, intra_op in settings:
+        times = [seconds_per_epoch(seqs, text, train.n_items, shards, intra_op, args.epochs)
+                 for _ in range(args.repeats)]
+        rows.append({"setting": label, "shards": shards, "intra_op_threads": intra_op,
+                     "s_per_epoch_median": statistics.median(times),
+                     "s_per_epoch_min": min(times), "s_per_epoch_max": max(times)})
+        log.info("%s: %.1f s/epoch (median of %d)", label, rows[-1]["s_per_epoch_median"],
+                 len(times))
+    base = rows[0]["s_per_epoch_median"]
+    for row in rows:
+        row["speed-up vs 1 core"] = base / row["s_per_epoch_median"]
+    columns = ["setting", "s_per_epoch_median", "s_per_epoch_min", "s_per_epoch_max",
+               "speed-up vs 1 core"]
+    title = f"Sequence-model training on ML-1M: seconds per epoch ({os.cpu_count()} CPU cores)"
+    protocol = {"dataset": "ml-1m", "split": "leave-one-out training events",
+                "model": "sasrec-text defaults", "epochs": args.epochs, "repeats": args.repeats,
+                "cpu_count": os.cpu_count()}
+    report.write_results(rows, columns, RESULTS, "training-threads-ml-1m", title=title,
+                         protocol=protocol)
+    report.print_table(rows, columns, title)
+
+
+if __name__ == "__main__":
+    main()
