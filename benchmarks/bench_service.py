@@ -23,8 +23,6 @@ import logging
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,6 +35,7 @@ from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
+from driftrec.service.process import ServeProcess
 
 RESULTS = Path(__file__).parent / "results"
 SECRET = "benchmark-secret"
@@ -55,38 +54,6 @@ def row(name: str, latencies: list[float], elapsed: float, errors: int, **extra)
             "p99_ms": round(percentile(latencies, 99) * 1000, 2),
             "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
             **extra}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: str, model_dir: Path, encoder: str, port: int, log_path: Path,
-                 timeout: float = 900) -> subprocess.Popen:
-    env = {**os.environ, "DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
-           "DRIFTREC_API_KEYS_READ": "", "HF_HUB_OFFLINE": "1",
-           "DRIFTREC_MAX_BATCH_EVENTS": "1000", "DRIFTREC_MAX_BODY_BYTES": "2000000"}
-    args = [sys.executable, "-m", "driftrec.cli.serve", "--db", db, "--model-dir",
-            str(model_dir), "--port", str(port), "--encoder", encoder, "--log-level",
-            "warning"]
-    proc = subprocess.Popen(args, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-                            env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
 
 
 def load(base: str, make_request, n_requests: int, seconds: float, concurrency: int
@@ -158,10 +125,14 @@ def main() -> None:
         model_dir = save_bundle(model, dataset, work / "model")
         log.info("trained in %.1fs", time.perf_counter() - t0)
     db = args.db or f"sqlite:///{work / 'service.db'}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    server = ServeProcess(db, model_dir, work / "server.log", encoder=args.encoder,
+                          ready_timeout=900, env={
+                              "DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
+                              "DRIFTREC_API_KEYS_READ": "", "DRIFTREC_MAX_BATCH_EVENTS": "1000",
+                              "DRIFTREC_MAX_BODY_BYTES": "2000000"})
+    base = server.url
     t0 = time.perf_counter()
-    server = start_server(db, model_dir, args.encoder, port, work / "server.log")
+    server.start()
     startup_s = time.perf_counter() - t0
     log.info("server ready in %.1fs (%s)", startup_s, base)
     rows: list[dict] = []
@@ -201,8 +172,7 @@ def main() -> None:
             args.requests // 2, args.seconds, args.concurrency)
         rows.append(row("recommendations k=10, diversity 0.5 (HTTP)", lat, elapsed, errors))
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
     rows.extend(in_process(db, model_dir, args.encoder, users, items, args.in_process, rng))
     columns = ["measure", "requests", "errors", "throughput_per_s", "events_per_s", "p50_ms",

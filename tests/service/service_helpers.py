@@ -13,6 +13,7 @@ from driftrec.config import Settings, load_settings
 from driftrec.data.dataset import Dataset
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
+from driftrec.service.process import ServeProcess
 from driftrec.store import tables
 
 ADMIN_KEY = "admin-key-for-tests"
@@ -85,77 +86,8 @@ def make_settings_for(database_url: str, model_dir: Path | None, **overrides) ->
     return load_settings(**values)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """``driftrec serve`` in a real uvicorn subprocess on a loopback port."""
-
-    def __init__(self, database_url: str, model_dir: Path | None, log_path: Path,
-                 port: int | None = None) -> None:
-        self.database_url = database_url
-        self.model_dir = model_dir
-        self.log_path = log_path
-        self.port = port or free_port()
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        import os
-        import subprocess
-        import sys
-        import time
-
-        import httpx
-
-        args = [sys.executable, "-m", "driftrec.cli.serve", "--db", self.database_url,
-                "--port", str(self.port), "--encoder", "hashing", "--log-level", "warning"]
-        if self.model_dir is not None:
-            args += ["--model-dir", str(self.model_dir)]
-        env = {**os.environ, "DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
-               "DRIFTREC_API_KEYS_READ": "", "HF_HUB_OFFLINE": "1"}
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log_path.read_text()}")
-
-    def kill(self) -> None:
-        import signal
-
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except Exception:
-                self.kill()
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def server_process(database_url: str, model_dir: Path | None, log_path: Path) -> ServeProcess:
+    """``driftrec serve`` in a child process with the test secret and open access."""
+    return ServeProcess(database_url, model_dir, log_path,
+                        env={"DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
+                             "DRIFTREC_API_KEYS_READ": ""})

@@ -7,13 +7,13 @@ import time
 
 import httpx
 import pytest
-from service_helpers import ServerProcess
+from service_helpers import server_process
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_acknowledged_event_survives_sigkill(database_url, model_dir, tmp_path):
-    server = ServerProcess(database_url, model_dir, tmp_path / "server.log").start()
+    server = server_process(database_url, model_dir, tmp_path / "server.log").start()
     acked: list[str] = []
     stop = threading.Event()
 
@@ -42,7 +42,7 @@ def test_every_acknowledged_event_survives_sigkill(database_url, model_dir, tmp_
     server.stop()
     assert len(acked) >= 150, "the stream did not get going"
 
-    with ServerProcess(database_url, model_dir, tmp_path / "server2.log") as again:
+    with server_process(database_url, model_dir, tmp_path / "server2.log") as again:
         exported = httpx.get(f"{again.url}/v1/users/streamer/export", timeout=30).json()
         stored = [e["item_id"] for e in exported["events"]]
         assert set(acked) <= set(stored)

@@ -6,7 +6,7 @@ import shutil
 
 import httpx
 import pytest
-from service_helpers import ServerProcess, train_bundle
+from service_helpers import server_process, train_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 def test_write_through_one_process_read_through_the_other(postgres_url, model_dir, tmp_path):
     versions = tmp_path / "versions"
     shutil.copytree(model_dir, versions / "001")
-    with ServerProcess(postgres_url, versions, tmp_path / "a.log") as a, \
-            ServerProcess(postgres_url, versions, tmp_path / "b.log") as b:
+    with server_process(postgres_url, versions, tmp_path / "a.log") as a, \
+            server_process(postgres_url, versions, tmp_path / "b.log") as b:
         ha, hb = httpx.Client(base_url=a.url, timeout=30), httpx.Client(base_url=b.url,
                                                                         timeout=30)
         cold = hb.get("/v1/users/pat/recommendations?k=5").json()
