@@ -297,3 +297,12 @@ def test_given_next_events_decide_early_stopping():
     model.fit(train, valid_events=last)
     checked = [e["valid_ndcg10"] for e in model.report.history if "valid_ndcg10" in e]
     assert len(checked) == 6 and model.report.best_ndcg10 == pytest.approx(max(checked))
+
+
+def test_patience_waits_for_the_cosine_decay():
+    from driftrec.models.sequence.config import SequenceConfig
+    from driftrec.models.sequence.training import counts_for_patience
+
+    cosine = SequenceConfig(lr_schedule="cosine")
+    assert not counts_for_patience(cosine, 0.8) and counts_for_patience(cosine, 0.4)
+    assert counts_for_patience(SequenceConfig(lr_schedule="constant"), 1.0)

@@ -49,7 +49,8 @@ class SequenceConfig:
     weight_decay: float = 0.1
     batch_size: int = 64
     max_epochs: int = 200
-    #: Stop after this many validation checks without improvement.
+    #: Stop after this many validation checks without improvement (under the cosine
+    #: schedule, counted once the rate has decayed to half its peak).
     patience: int = 10
     #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
     eval_every: int = 2
