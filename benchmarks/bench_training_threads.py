@@ -44,9 +44,7 @@ def seconds_per_epoch(seqs: list[np.ndarray], text: torch.Tensor, n_items: int,
                       shards: int, intra_op: int, epochs: int) -> float:
     cfg = SequenceConfig(threads=shards, max_epochs=epochs, valid_users=0, time_budget_min=0)
     torch.manual_seed(cfg.seed)
-    net = SequenceNet(n_items, hidden=cfg.hidden, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-                      ffn_mult=cfg.ffn_mult, dropout=cfg.dropout, max_len=cfg.max_len,
-                      text=text)
+    net = SequenceNet.from_config(cfg, n_items, text)
     torch.set_num_threads(intra_op)
     start = time.perf_counter()
     train_network(net, seqs, None, cfg, show_progress=False)

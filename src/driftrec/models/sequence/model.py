@@ -112,12 +112,7 @@ class SequenceRecommender(Recommender):
         return torch.from_numpy(given)
 
     def _build(self, n_items: int, text: torch.Tensor | None) -> SequenceNet:
-        cfg = self.cfg
-        return SequenceNet(
-            n_items, hidden=cfg.hidden, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-            ffn_mult=cfg.ffn_mult, dropout=cfg.dropout, max_len=cfg.max_len, text=text,
-            id_dropout=cfg.id_dropout, similarity=cfg.similarity, temperature=cfg.temperature,
-        )
+        return SequenceNet.from_config(self.cfg, n_items, text)
 
     # -- serving --------------------------------------------------------------------
     def _require_net(self) -> SequenceNet:

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from driftrec.models.sequence.config import SequenceConfig
+
 _thread = threading.local()
 
 
@@ -48,7 +50,8 @@ class Dropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        return x * _keep_mask(x.shape, 1.0 - self.p, x) / (1.0 - self.p)
+        keep = 1.0 - self.p
+        return x * _keep_mask(x.shape, keep, x).div_(keep)
 
 
 class ItemTable(nn.Module):
@@ -165,6 +168,16 @@ class SequenceNet(nn.Module):
         )
         self.ln = nn.LayerNorm(hidden)
         self.scale = math.sqrt(hidden)
+
+    @classmethod
+    def from_config(cls, cfg: SequenceConfig, n_items: int,
+                    text: Tensor | None = None) -> SequenceNet:
+        """The network a ``SequenceConfig`` describes (``text``: item text embeddings)."""
+        return cls(
+            n_items, hidden=cfg.hidden, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+            ffn_mult=cfg.ffn_mult, dropout=cfg.dropout, max_len=cfg.max_len, text=text,
+            id_dropout=cfg.id_dropout, similarity=cfg.similarity, temperature=cfg.temperature,
+        )
 
     def encode(self, seqs: Tensor, table: Tensor | None = None) -> Tensor:
         """Hidden states ``(B, L, hidden)`` of right-aligned sequences (0 = padding)."""
