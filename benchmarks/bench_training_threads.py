@@ -1,13 +1,16 @@
-"""Sequence-model training speed on ML-1M: batch shards in threads vs intra-op threads.
+"""Sequence-model training speed on ML-1M: batch shards, intra-op threads, ensembles.
 
 Each setting trains the default ``sasrec-text`` network for ``--epochs`` epochs on the
-ML-1M leave-one-out training events (no validation) and reports seconds per epoch; the
-median of ``--repeats`` runs is kept. Settings:
+ML-1M leave-one-out training events (no validation) and reports seconds per network-epoch
+(for an ensemble: wall time divided by its members); the median of ``--repeats`` runs is
+kept. Settings:
 
 * ``1 shard, 1 intra-op thread``: one core;
 * ``1 shard, N intra-op threads``: one batch at a time, matrix products multi-threaded;
 * ``N shards, 1 intra-op thread each``: the batch split into N shards whose gradients are
-  computed in parallel threads (the default, ``threads = 0``).
+  computed in parallel threads (the default, ``threads = 0``);
+* ``N members, 1 core each``: an ensemble (``members = N``) whose networks train in
+  parallel threads.
 
 Run it on an otherwise idle machine. Results: ``benchmarks/results/training-threads-ml-1m``.
 
@@ -31,8 +34,8 @@ from driftrec.data.movielens import load_movielens
 from driftrec.data.splits import leave_one_out
 from driftrec.evaluation import report
 from driftrec.models.sequence.config import SequenceConfig
-from driftrec.models.sequence.network import SequenceNet
-from driftrec.models.sequence.training import train_network
+from driftrec.models.sequence.network import SequenceEnsemble, build_network
+from driftrec.models.sequence.training import train_ensemble, train_network
 from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder
 
@@ -41,14 +44,17 @@ log = logging.getLogger("bench_training_threads")
 
 
 def seconds_per_epoch(seqs: list[np.ndarray], text: torch.Tensor, n_items: int,
-                      shards: int, intra_op: int, epochs: int) -> float:
-    cfg = SequenceConfig(threads=shards, max_epochs=epochs, valid_users=0, time_budget_min=0)
+                      shards: int, intra_op: int, epochs: int, members: int = 1) -> float:
+    """Wall seconds per epoch of one network (an ensemble's time divided by its members)."""
+    cfg = SequenceConfig(threads=shards, max_epochs=epochs, valid_users=0, time_budget_min=0,
+                         members=members)
     torch.manual_seed(cfg.seed)
-    net = SequenceNet.from_config(cfg, n_items, text)
+    net = build_network(cfg, n_items, text)
     torch.set_num_threads(intra_op)
+    train = train_ensemble if isinstance(net, SequenceEnsemble) else train_network
     start = time.perf_counter()
-    train_network(net, seqs, None, cfg, show_progress=False)
-    return (time.perf_counter() - start) / epochs
+    train(net, seqs, None, cfg, show_progress=False)
+    return (time.perf_counter() - start) / (epochs * members)
 
 
 def main() -> None:
@@ -64,12 +70,14 @@ def main() -> None:
     text = torch.from_numpy(embed_items(train, get_encoder(None), progress=False))
     seqs = Histories.from_events(train.events).items
     n = args.cores
-    settings = [("1 shard, 1 intra-op thread", 1, 1),
-                (f"1 shard, {n} intra-op threads", 1, n),
-                (f"{n} shards, 1 intra-op thread each", n, 1)]
+    settings = [("1 shard, 1 intra-op thread", 1, 1, 1),
+                (f"1 shard, {n} intra-op threads", 1, n, 1),
+                (f"{n} shards, 1 intra-op thread each", n, 1, 1),
+                (f"{n} members, 1 core each", n, 1, n)]
     rows = []
-    for label, shards, intra_op in settings:
-        times = [seconds_per_epoch(seqs, text, train.n_items, shards, intra_op, args.epochs)
+    for label, shards, intra_op, members in settings:
+        times = [seconds_per_epoch(seqs, text, train.n_items, shards, intra_op, args.epochs,
+                                   members)
                  for _ in range(args.repeats)]
         rows.append({"setting": label, "shards": shards, "intra_op_threads": intra_op,
                      "s_per_epoch_median": statistics.median(times),
@@ -81,7 +89,8 @@ def main() -> None:
         row["speed-up vs 1 core"] = base / row["s_per_epoch_median"]
     columns = ["setting", "s_per_epoch_median", "s_per_epoch_min", "s_per_epoch_max",
                "speed-up vs 1 core"]
-    title = f"Sequence-model training on ML-1M: seconds per epoch ({os.cpu_count()} CPU cores)"
+    title = (f"Sequence-model training on ML-1M: seconds per network-epoch "
+             f"({os.cpu_count()} CPU cores)")
     protocol = {"dataset": "ml-1m", "split": "leave-one-out training events",
                 "model": "sasrec-text defaults", "epochs": args.epochs, "repeats": args.repeats,
                 "cpu_count": os.cpu_count()}

@@ -306,3 +306,52 @@ def test_patience_waits_for_the_cosine_decay():
     cosine = SequenceConfig(lr_schedule="cosine")
     assert not counts_for_patience(cosine, 0.8) and counts_for_patience(cosine, 0.4)
     assert counts_for_patience(SequenceConfig(lr_schedule="constant"), 1.0)
+
+
+@pytest.fixture(scope="module")
+def fitted_ensemble() -> SASRecText:
+    model = SASRecText(**{**TINY, "members": 2, "threads": 2, "valid_users": 10})
+    model.show_progress = False
+    return model.fit(cyclic_dataset(), item_embeddings=text_embeddings())
+
+
+def test_ensemble_members_train_from_different_seeds(fitted_ensemble):
+    first, second = fitted_ensemble.net.members
+    assert not torch.equal(first.items.id_emb.weight, second.items.id_emb.weight)
+    reports = fitted_ensemble.report.members
+    assert len(reports) == 2 and all(len(r["history"]) == r["epochs"] for r in reports)
+    assert fitted_ensemble.report.epochs == max(r["epochs"] for r in reports)
+    assert 0.0 < fitted_ensemble.report.best_ndcg10 <= 1.0
+
+
+def test_ensemble_scores_are_the_members_mean_and_learn_the_walk(fitted_ensemble):
+    hist = Histories.from_item_lists([[5, 6, 7, 8]])
+    seqs = right_align([np.asarray([5, 6, 7, 8])], TINY["max_len"])
+    with torch.no_grad():
+        each = [m.score_last(seqs) for m in fitted_ensemble.net.members]
+    np.testing.assert_allclose(fitted_ensemble.score(hist), ((each[0] + each[1]) / 2).numpy(),
+                               atol=1e-6)
+    assert int(np.argmax(fitted_ensemble.score(hist)[0])) == 9
+
+
+def test_ensemble_checkpoint_round_trips_and_accepts_new_items(fitted_ensemble, tmp_path):
+    fitted_ensemble.save(tmp_path / "ens")
+    raw = torch.load(tmp_path / "ens" / "sequence.pt", weights_only=True)
+    assert raw["config"]["members"] == 2 and len(raw["report"]["members"]) == 2
+    loaded = Recommender.load(tmp_path / "ens")
+    hist = Histories.from_item_lists([[4, 5, 6], [0]])
+    np.testing.assert_allclose(loaded.score(hist), fitted_ensemble.score(hist), atol=1e-6)
+    loaded.add_items(["new"], text_embeddings()[[9]])
+    assert loaded.score(hist).shape == (2, N_ITEMS + 1)
+
+
+def test_stop_event_ends_training_with_the_best_weights():
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    net = SASRec(**TINY)._build(N_ITEMS, None)
+    seqs = Histories.from_events(cyclic_dataset().events).items
+    cfg = SASRec(**TINY).cfg
+    report = training_module.train_network(net, seqs, None, cfg, show_progress=False, stop=stop)
+    assert report.stopped_by == "interrupted" and report.epochs == 0

@@ -63,6 +63,11 @@ class SequenceConfig:
     #: reproducible for the same seed and ``threads``. On a machine shared with other jobs,
     #: set fewer: a shard waiting for a busy core holds up the whole step.
     threads: int = 0
+    #: Networks trained side by side in parallel from different seeds (seed, seed + 1,
+    #: ...), each on ``threads / members`` cores (at least one), whose logits are averaged
+    #: when scoring: two independently trained networks rank better than either, at the
+    #: cost of fewer epochs each within the same time budget.
+    members: int = 1
     #: bfloat16 inputs for the catalogue-softmax matrix products (fast with AVX512-BF16).
     #: ``None``: on when the CPU has AVX512-BF16.
     bf16: bool | None = None
@@ -78,6 +83,7 @@ class SequenceConfig:
             "hidden": (self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
                        "must be positive and divisible by n_heads"),
             "threads": (self.threads >= 0, "must be 0 (every core) or more"),
+            "members": (self.members >= 1, "must be at least 1"),
             "n_layers": (self.n_layers >= 0, "must be 0 or more"),
             "n_heads": (self.n_heads >= 1, "must be at least 1"),
             "ffn_mult": (self.ffn_mult >= 1, "must be at least 1"),

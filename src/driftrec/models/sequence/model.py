@@ -20,11 +20,12 @@ from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
 from driftrec.models.sequence.batching import right_align
 from driftrec.models.sequence.config import SequenceConfig
-from driftrec.models.sequence.network import SequenceNet
+from driftrec.models.sequence.network import SequenceEnsemble, SequenceNet, build_network
 from driftrec.models.sequence.training import (
     TrainReport,
     given_holdout,
     split_holdout,
+    train_ensemble,
     train_network,
 )
 
@@ -44,7 +45,7 @@ class SequenceRecommender(Recommender):
         config.setdefault("use_text", self.default_use_text)
         self.cfg = SequenceConfig.from_dict(config)
         super().__init__(**self.cfg.to_dict())
-        self.net: SequenceNet | None = None
+        self.net: SequenceNet | SequenceEnsemble | None = None
         self.report: TrainReport | None = None
         self.show_progress = True
 
@@ -80,10 +81,10 @@ class SequenceRecommender(Recommender):
         )
         intra_op_threads = torch.get_num_threads()
         torch.set_num_threads(1)  # parallelism comes from batch shards, one core each
+        train = train_ensemble if isinstance(self.net, SequenceEnsemble) else train_network
         try:
-            self.report = train_network(
-                self.net, train_seqs, holdout, cfg, show_progress=self.show_progress
-            )
+            self.report = train(self.net, train_seqs, holdout, cfg,
+                                show_progress=self.show_progress)
         finally:
             torch.set_num_threads(intra_op_threads)
         log.info(
@@ -111,11 +112,12 @@ class SequenceRecommender(Recommender):
             raise ValueError("item_embeddings contain NaN or infinite values")
         return torch.from_numpy(given)
 
-    def _build(self, n_items: int, text: torch.Tensor | None) -> SequenceNet:
-        return SequenceNet.from_config(self.cfg, n_items, text)
+    def _build(self, n_items: int, text: torch.Tensor | None
+               ) -> SequenceNet | SequenceEnsemble:
+        return build_network(self.cfg, n_items, text)
 
     # -- serving --------------------------------------------------------------------
-    def _require_net(self) -> SequenceNet:
+    def _require_net(self) -> SequenceNet | SequenceEnsemble:
         if self.net is None:
             raise RuntimeError(f"{self.name} is not fitted: call fit() or load() first")
         return self.net
@@ -148,7 +150,7 @@ class SequenceRecommender(Recommender):
         text = None if text_embeddings is None else torch.from_numpy(
             np.asarray(text_embeddings, dtype=np.float32)
         )
-        net.items.add_items(text, len(item_ids))
+        net.add_items(text, len(item_ids))
         self.item_ids = np.concatenate([self.item_ids, item_ids])
 
     # -- persistence ----------------------------------------------------------------
@@ -178,9 +180,10 @@ class SequenceRecommender(Recommender):
         self.config = self.cfg.to_dict()
         self.item_ids = np.asarray(ckpt["item_ids"], dtype=object)
         state = ckpt["state_dict"]
-        text = state.get("items.text")
+        prefix = "members.0." if self.cfg.members > 1 else ""
+        text = state.get(prefix + "items.text")
         has_text = self.cfg.use_text and text is not None and text.shape[1] > 0
-        n_items = state["items.id_emb.weight"].shape[0] - 1
+        n_items = state[prefix + "items.id_emb.weight"].shape[0] - 1
         net = self._build(n_items, text[1:] if has_text else None)
         net.load_state_dict(state)
         net.eval()

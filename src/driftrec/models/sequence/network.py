@@ -209,6 +209,49 @@ class SequenceNet(nn.Module):
         queries, keys = self.logit_factors(self.encode(seqs, table)[:, -1], table[1:])
         return queries @ keys.T
 
+    def add_items(self, text: Tensor | None, count: int) -> None:
+        """Append ``count`` new items (see :meth:`ItemTable.add_items`)."""
+        self.items.add_items(text, count)
+
+
+class SequenceEnsemble(nn.Module):
+    """Networks of one architecture trained from different seeds; scores are their mean.
+
+    Averaging logits equals averaging log-probabilities up to a per-sequence constant, so
+    the ranking is that of the members' geometric-mean probability.
+    """
+
+    def __init__(self, members: list[SequenceNet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def max_len(self) -> int:
+        return self.members[0].max_len
+
+    @property
+    def n_items(self) -> int:
+        return self.members[0].items.n_items
+
+    def score_last(self, seqs: Tensor) -> Tensor:
+        """Mean of the members' scores, shape ``(B, n_items)``."""
+        return torch.stack([m.score_last(seqs) for m in self.members]).mean(0)
+
+    def add_items(self, text: Tensor | None, count: int) -> None:
+        for member in self.members:
+            member.add_items(text, count)
+
+
+def build_network(cfg: SequenceConfig, n_items: int,
+                  text: Tensor | None = None) -> SequenceNet | SequenceEnsemble:
+    """One ``SequenceNet``, or an ensemble of ``cfg.members`` of them (fresh weights each)."""
+    if cfg.members == 1:
+        return SequenceNet.from_config(cfg, n_items, text)
+    return SequenceEnsemble([SequenceNet.from_config(cfg, n_items, text)
+                             for _ in range(cfg.members)])
+
 
 def attention_mask(valid: Tensor) -> Tensor:
     """Boolean ``(B, 1, L, L)`` mask: a query sees itself and earlier non-padding keys."""

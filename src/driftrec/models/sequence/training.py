@@ -8,19 +8,24 @@ and keep them.
 Each batch is split into ``threads`` shards whose gradients are computed in parallel
 threads, one core each, and summed in shard order, each shard with its own seeded dropout
 stream. Speed against one batch on multi-threaded kernels: ``bench_training_threads.py``.
+An ensemble's members train in parallel threads, each with its share of the cores.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import functools
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +37,7 @@ from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.models.sequence.batching import length_batches, right_align
 from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.loss import softmax_cross_entropy
-from driftrec.models.sequence.network import SequenceNet, random_source
+from driftrec.models.sequence.network import SequenceEnsemble, SequenceNet, random_source
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,12 @@ class Holdout:
 
 @dataclass
 class TrainReport:
-    """What happened in training, for logs, benchmarks and ``model.json``."""
+    """What happened in training, for logs, benchmarks and ``model.json``.
+
+    For an ensemble: ``epochs`` and ``best_epoch`` are the largest over its members,
+    ``best_ndcg10`` is the whole ensemble's validation NDCG@10, ``stopped_by`` joins the
+    members' reasons, and ``members`` holds each member's own report.
+    """
 
     epochs: int = 0
     best_epoch: int = 0
@@ -55,6 +65,7 @@ class TrainReport:
     seconds: float = 0.0
     stopped_by: str = "max_epochs"
     history: list[dict[str, float]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
 
 
 def split_holdout(
@@ -168,7 +179,8 @@ def sharded_gradients(
 
 
 @torch.no_grad()
-def holdout_ndcg(net: SequenceNet, holdout: Holdout, max_len: int, batch_size: int = 256) -> float:
+def holdout_ndcg(net: SequenceNet | SequenceEnsemble, holdout: Holdout, max_len: int,
+                 batch_size: int = 256) -> float:
     """NDCG@10 of the held-out items, ranking all items with seen items excluded."""
     net.eval()
     total = 0.0
@@ -221,6 +233,17 @@ def training_threads(cfg: SequenceConfig) -> int:
     return cfg.threads or max(1, min(4, os.cpu_count() or 1))
 
 
+def _progress_bar(show: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} epochs"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        disable=not show,
+    )
+
+
 def train_network(
     net: SequenceNet,
     seqs: list[np.ndarray],
@@ -228,8 +251,15 @@ def train_network(
     cfg: SequenceConfig,
     *,
     show_progress: bool = True,
+    progress: Progress | None = None,
+    label: str = "sequence model",
+    stop: threading.Event | None = None,
 ) -> TrainReport:
-    """Fit ``net`` in place on user sequences; returns with the best weights loaded."""
+    """Fit ``net`` in place on user sequences; returns with the best weights loaded.
+
+    ``progress``: a running progress display to add this network's bar to (default: its
+    own). ``stop``: when set from another thread, training ends as on Ctrl-C.
+    """
     rng = np.random.default_rng(cfg.seed)
     seqs = [s for s in seqs if len(s) >= 2]
     if not seqs:
@@ -257,20 +287,17 @@ def train_network(
     best, bad_checks = -1.0, 0
     start = time.perf_counter()
     net.train()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} epochs"),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-    )
+    own_display = progress is None
+    if progress is None:
+        progress = _progress_bar(show_progress)
     try:
-        with progress:
-            task = progress.add_task("sequence model", total=cfg.max_epochs, status="")
+        with progress if own_display else contextlib.nullcontext():
+            task = progress.add_task(label, total=cfg.max_epochs, status="")
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
                 for batch_idx in length_batches(lengths, cfg.batch_size, rng):
+                    if stop is not None and stop.is_set():
+                        raise KeyboardInterrupt
                     batch = [seqs[i] for i in batch_idx]
                     if cfg.window == "random":
                         batch = random_windows(batch, cfg.max_len + 1, rng)
@@ -297,7 +324,7 @@ def train_network(
                         bad_checks += 1
                     status += f"  valid NDCG@10 {ndcg:.4f} (best {best:.4f} @ {report.best_epoch})"
                 report.history.append(entry)
-                log.info("epoch %d (%d batches): %s", epoch, n_batches, status)
+                log.info("%s epoch %d (%d batches): %s", label, epoch, n_batches, status)
                 progress.update(task, advance=1, status=status)
                 if holdout is not None and bad_checks >= cfg.patience:
                     report.stopped_by = "early_stopping"
@@ -308,7 +335,8 @@ def train_network(
                     break
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
-        log.warning("training interrupted after %d epochs; keeping the best weights", report.epochs)
+        log.warning("%s: training interrupted after %d epochs; keeping the best weights",
+                    label, report.epochs)
     finally:
         pool.shutdown(cancel_futures=True)
     if holdout is None:
@@ -316,5 +344,48 @@ def train_network(
         report.best_epoch = report.epochs
     net.load_state_dict(best_state)
     net.eval()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def train_ensemble(
+    ensemble: SequenceEnsemble,
+    seqs: list[np.ndarray],
+    holdout: Holdout | None,
+    cfg: SequenceConfig,
+    *,
+    show_progress: bool = True,
+) -> TrainReport:
+    """Train every member in its own thread, member ``m`` with seed ``cfg.seed + m`` on
+    its share of the training threads; Ctrl-C stops all of them, each keeping its best
+    weights. Returns the ensemble's report (see :class:`TrainReport`)."""
+    n = len(ensemble.members)
+    member_threads = max(1, training_threads(cfg) // n)
+    configs = [dataclasses.replace(cfg, seed=cfg.seed + m, threads=member_threads, members=1)
+               for m in range(n)]
+    stop = threading.Event()
+    start = time.perf_counter()
+    with _progress_bar(show_progress) as progress, ThreadPoolExecutor(
+        n, initializer=torch.set_num_threads, initargs=(1,)
+    ) as pool:
+        futures = [
+            pool.submit(train_network, member, seqs, holdout, member_cfg, progress=progress,
+                        label=f"sequence model {m + 1}/{n}", stop=stop)
+            for m, (member, member_cfg) in enumerate(zip(ensemble.members, configs, strict=True))
+        ]
+        try:
+            reports = [future.result() for future in futures]
+        except KeyboardInterrupt:
+            stop.set()
+            reports = [future.result() for future in futures]
+    report = TrainReport(
+        epochs=max(r.epochs for r in reports),
+        best_epoch=max(r.best_epoch for r in reports),
+        stopped_by=",".join(sorted({r.stopped_by for r in reports})),
+        members=[dataclasses.asdict(r) for r in reports],
+    )
+    if holdout is not None:
+        report.best_ndcg10 = holdout_ndcg(ensemble, holdout, cfg.max_len)
+    ensemble.eval()
     report.seconds = time.perf_counter() - start
     return report
