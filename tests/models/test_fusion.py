@@ -124,3 +124,22 @@ def test_only_the_sequence_models_candidates_are_reordered():
     others = np.setdiff1d(np.arange(N_ITEMS), cands)
     assert scores[cands].min() > scores[others].max()
     assert np.isfinite(scores).all()
+
+
+def test_items_without_events_borrow_priors_from_their_text_neighbour():
+    ds = walk_dataset(shuffled=True)
+    ds = ds.with_events(ds.events[ds.events["item_idx"] != 0])  # item 0 is now cold
+    vectors = text()
+    vectors[0] = vectors[5] * 2.0  # same direction as item 5's text
+    pop, rec = item_priors(ds, vectors)
+    assert pop[0] == pytest.approx(pop[5]) and rec[0] == pytest.approx(rec[5])
+    bare_pop, bare_rec = item_priors(ds)
+    assert bare_pop[0] == 0.0 and bare_rec[0] == pytest.approx(bare_rec.min())
+
+
+def test_new_items_take_the_priors_of_the_nearest_item_by_text(fitted, tmp_path):
+    fitted.save(tmp_path / "fused")
+    loaded = Recommender.load(tmp_path / "fused")
+    loaded.add_items(["like-7"], text()[[7]] * 3.0)
+    assert loaded.popularity[N_ITEMS] == pytest.approx(loaded.popularity[7])
+    assert loaded.recency[N_ITEMS] == pytest.approx(loaded.recency[7])

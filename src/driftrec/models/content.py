@@ -40,6 +40,7 @@ from driftrec.models.base import Recommender
 from driftrec.text.cache import encode_texts
 from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder, l2_normalise
+from driftrec.text.neighbours import cold_item_proxy
 
 log = logging.getLogger(__name__)
 
@@ -154,21 +155,8 @@ class ContentRecommender(Recommender):
 
     def _cold_proxy(self) -> sp.csr_matrix:
         """Item x item map: identity for warm items, text neighbours for cold ones."""
-        n = len(self.item_counts)
-        warm = np.flatnonzero(self.item_counts > 0)
-        cold = np.flatnonzero(self.item_counts <= 0)
-        k = min(int(self.config["cold_neighbors"]), len(warm))
-        rows, cols, vals = [warm], [warm], [np.ones(len(warm))]
-        if len(cold) and k > 0:
-            sims = self.item_vectors[cold] @ self.item_vectors[warm].T
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            w = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None) + 1e-6
-            w /= w.sum(1, keepdims=True)
-            rows.append(np.repeat(cold, k))
-            cols.append(warm[top].ravel())
-            vals.append(w.ravel())
-        return sp.csr_matrix((np.concatenate(vals).astype(np.float32),
-                              (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        return cold_item_proxy(self.item_vectors, self.item_counts > 0,
+                               int(self.config["cold_neighbors"]))
 
     # -- scoring --------------------------------------------------------------------
     def signals(self, histories: Histories) -> dict[str, np.ndarray]:

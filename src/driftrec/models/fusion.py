@@ -23,6 +23,8 @@ from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
 from driftrec.data.splits import position_from_end
 from driftrec.models.base import Recommender
+from driftrec.text.encoders import l2_normalise
+from driftrec.text.neighbours import cold_item_proxy
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ SECONDS_PER_DAY = 86_400.0
 CANDIDATES = "_candidates"
 #: How far below every candidate the other items are placed (scores stay finite).
 OUTSIDE_OFFSET = 1e4
+#: Text neighbours whose popularity and recency an item without events borrows (one is
+#: best: a mean over several shrinks towards the average, see ``models/content.py``).
+COLD_NEIGHBORS = 1
 
 DEFAULTS: dict[str, Any] = {
     "signals": list(SIGNALS),
@@ -134,7 +139,7 @@ class FusedRecommender(Recommender):
             self.content = create_model("content", **{"encoder": cfg["encoder"],
                                                       **cfg["content"]})
             self.content.fit(inner, item_vectors=item_embeddings)
-        self.popularity, self.recency = item_priors(inner)
+        self.popularity, self.recency = item_priors(inner, item_embeddings)
         users = held[USER_IDX].to_numpy()
         histories = Histories.from_events(inner.events, users)
         x, y, group = self._training_rows(histories, held[ITEM_IDX].to_numpy())
@@ -142,7 +147,7 @@ class FusedRecommender(Recommender):
         # Kept in memory (not saved) so that ablations can refit weights on the same rows.
         self._rows = (x, y, group)
         # Serve with priors from every training event (the weights barely depend on them).
-        self.popularity, self.recency = item_priors(dataset)
+        self.popularity, self.recency = item_priors(dataset, item_embeddings)
         self.fit_info = {"holdout_events": len(held), "rows": len(y),
                          "positives": int(y.sum())}
         log.info("fusion weights (per standard deviation): %s", self.weights())
@@ -293,16 +298,24 @@ class FusedRecommender(Recommender):
         return out
 
     def add_items(self, item_ids: list[str], text_embeddings: np.ndarray) -> None:
-        """New items with text: scored by every component at once, with no history priors."""
+        """New items with text: scored by every component at once. Their popularity and
+        recency are those of the nearest known item by text (with a content component,
+        which holds the catalogue's text vectors), else 0 and the oldest recency."""
         emb = np.asarray(text_embeddings, dtype=np.float32)
+        known = len(self.popularity)
         if self.sequence is not None:
             self.sequence.add_items(item_ids, emb)
-        if self.content is not None:
-            self.content.add_items(list(item_ids), vectors=emb)
         self.popularity = np.concatenate([self.popularity, np.zeros(len(item_ids), np.float32)])
         oldest = self.recency.min() if len(self.recency) else 0.0
         self.recency = np.concatenate([self.recency,
                                        np.full(len(item_ids), oldest, np.float32)])
+        if self.content is not None:
+            self.content.add_items(list(item_ids), vectors=emb)
+            if known:
+                proxy = cold_item_proxy(self.content.item_vectors,
+                                        np.arange(len(self.popularity)) < known, COLD_NEIGHBORS)
+                self.popularity = (proxy @ self.popularity).astype(np.float32)
+                self.recency = (proxy @ self.recency).astype(np.float32)
         self.item_ids = np.concatenate([self.item_ids,
                                         np.asarray([str(i) for i in item_ids], dtype=object)])
 
@@ -357,8 +370,13 @@ def holdout_last_events(dataset: Dataset, n_users: int, seed: int
     return dataset.with_events(ev[keep]), ev.iloc[held_rows].reset_index(drop=True)
 
 
-def item_priors(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """log(1 + event count) and -log(1 + days since the item's last event) per item."""
+def item_priors(dataset: Dataset, item_vectors: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """log(1 + event count) and -log(1 + days since the item's last event) per item.
+
+    With ``item_vectors`` (text embeddings), an item without events takes both from its
+    nearest item with events in text space; without, it gets 0 and the oldest recency.
+    """
     ev = dataset.events
     counts = np.bincount(ev[ITEM_IDX].to_numpy(), minlength=dataset.n_items)
     popularity = np.log1p(counts).astype(np.float32)
@@ -368,7 +386,10 @@ def item_priors(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     oldest = float(ev[TIMESTAMP].min()) if len(ev) else 0.0
     last[~np.isfinite(last)] = oldest
     recency = -np.log1p(np.maximum(now - last, 0.0) / SECONDS_PER_DAY)
-    return popularity, recency.astype(np.float32)
+    if item_vectors is not None:
+        proxy = cold_item_proxy(l2_normalise(item_vectors), counts > 0, COLD_NEIGHBORS)
+        popularity, recency = proxy @ popularity, proxy @ recency
+    return popularity.astype(np.float32), recency.astype(np.float32)
 
 
 def candidate_mask(scores: np.ndarray, histories: Histories, k: int) -> np.ndarray:
