@@ -180,11 +180,11 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
     return rows
 
 
-def previous_rows(path: Path) -> list[dict]:
-    """Rows of an earlier results file (for ``--keep``), or none."""
+def previous_results(path: Path) -> dict:
+    """An earlier results file's content (for ``--keep``), or an empty dict."""
     if not path.exists():
-        return []
-    return list(json.loads(path.read_text()).get("rows", []))
+        return {}
+    return json.loads(path.read_text())
 
 
 def main() -> None:
@@ -211,17 +211,21 @@ def main() -> None:
                  f"seen items excluded")
         protocol = {"dataset": name, "protocol": "leave-one-out", "ranking": "full",
                     "exclude_seen": True, "ks": list(KS), "tail": f"bottom {1 - TAIL_SHARE:.0%}"
-                    " of items by training popularity", "signals": list(SIGNALS),
+                    " of items by training popularity", "signals": list(SIGNALS)}
+        this_run = {"models": args.models, "config_file": str(args.config or ""),
                     "configs": configs}
 
         def write(rows: list[dict], name: str = name, title: str = title,
-                  protocol: dict = protocol) -> None:
-            # Read at every write, so that runs with different tags can share one file.
-            earlier = previous_rows(RESULTS / f"sequence-{name}.json") if args.keep else []
+                  protocol: dict = protocol, this_run: dict = this_run) -> None:
+            # Read at every write, so that runs with different tags can share one file;
+            # every tag's settings are kept in the protocol under "runs".
+            earlier = previous_results(RESULTS / f"sequence-{name}.json") if args.keep else {}
             labels = {r["model"] for r in rows}
-            kept = [r for r in earlier if r["model"] not in labels]
+            kept = [r for r in earlier.get("rows", []) if r["model"] not in labels]
+            runs = {**earlier.get("protocol", {}).get("runs", {}),
+                    args.tag or "untagged": this_run}
             paths = report.write_results(kept + rows, columns, RESULTS, f"sequence-{name}",
-                                         title=title, protocol=protocol)
+                                         title=title, protocol={**protocol, "runs": runs})
             log.info("results so far: %s %s", *paths)
 
         rows = run_dataset(name, [m for m in args.models.split(",") if m], configs,
