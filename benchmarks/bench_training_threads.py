@@ -34,8 +34,8 @@ from driftrec.data.movielens import load_movielens
 from driftrec.data.splits import leave_one_out
 from driftrec.evaluation import report
 from driftrec.models.sequence.config import SequenceConfig
-from driftrec.models.sequence.network import SequenceEnsemble, build_network
-from driftrec.models.sequence.training import train_ensemble, train_network
+from driftrec.models.sequence.network import build_network
+from driftrec.models.sequence.training import fit_network
 from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder
 
@@ -51,9 +51,8 @@ def seconds_per_epoch(seqs: list[np.ndarray], text: torch.Tensor, n_items: int,
     torch.manual_seed(cfg.seed)
     net = build_network(cfg, n_items, text)
     torch.set_num_threads(intra_op)
-    train = train_ensemble if isinstance(net, SequenceEnsemble) else train_network
     start = time.perf_counter()
-    train(net, seqs, None, cfg, show_progress=False)
+    fit_network(net, seqs, None, cfg, show_progress=False)
     return (time.perf_counter() - start) / (epochs * members)
 
 

@@ -23,10 +23,9 @@ from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.network import SequenceEnsemble, SequenceNet, build_network
 from driftrec.models.sequence.training import (
     TrainReport,
+    fit_network,
     given_holdout,
     split_holdout,
-    train_ensemble,
-    train_network,
 )
 
 log = logging.getLogger(__name__)
@@ -81,10 +80,9 @@ class SequenceRecommender(Recommender):
         )
         intra_op_threads = torch.get_num_threads()
         torch.set_num_threads(1)  # parallelism comes from batch shards, one core each
-        train = train_ensemble if isinstance(self.net, SequenceEnsemble) else train_network
         try:
-            self.report = train(self.net, train_seqs, holdout, cfg,
-                                show_progress=self.show_progress)
+            self.report = fit_network(self.net, train_seqs, holdout, cfg,
+                                      show_progress=self.show_progress)
         finally:
             torch.set_num_threads(intra_op_threads)
         log.info(

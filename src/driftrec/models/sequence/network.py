@@ -227,14 +227,6 @@ class SequenceEnsemble(nn.Module):
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
 
-    @property
-    def max_len(self) -> int:
-        return self.members[0].max_len
-
-    @property
-    def n_items(self) -> int:
-        return self.members[0].items.n_items
-
     def score_last(self, seqs: Tensor) -> Tensor:
         """Mean of the members' scores, shape ``(B, n_items)``."""
         return torch.stack([m.score_last(seqs) for m in self.members]).mean(0)

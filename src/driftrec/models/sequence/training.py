@@ -389,3 +389,16 @@ def train_ensemble(
     ensemble.eval()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def fit_network(
+    net: SequenceNet | SequenceEnsemble,
+    seqs: list[np.ndarray],
+    holdout: Holdout | None,
+    cfg: SequenceConfig,
+    *,
+    show_progress: bool = True,
+) -> TrainReport:
+    """Train a network or an ensemble (as :func:`build_network` made it) in place."""
+    train = train_ensemble if isinstance(net, SequenceEnsemble) else train_network
+    return train(net, seqs, holdout, cfg, show_progress=show_progress)
