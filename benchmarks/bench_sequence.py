@@ -15,6 +15,8 @@ Rows:
   rows (``FusedRecommender.with_signals``) and they score from the full model's features,
   so they cost seconds instead of a retraining each;
 * ``NDCG@10 tail``: NDCG@10 over test targets outside the 20% most popular items.
+* for every trained sequence model: its epochs, best validation epoch and NDCG@10;
+  the JSON file also keeps why training stopped and the whole validation curve.
 
 Single-user scoring latency (median and p99 over 200 users, in-process) is measured for
 every trained model. Results go to ``benchmarks/results/sequence-<dataset>.{json,md}``.
@@ -46,6 +48,7 @@ from driftrec.evaluation.evaluate import evaluate_detailed
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import SIGNALS, FusedRecommender
 from driftrec.models.registry import create_model
+from driftrec.models.sequence.training import TrainReport
 from driftrec.utils.resources import measure
 
 RESULTS = Path(__file__).parent / "results"
@@ -122,7 +125,7 @@ def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablation
                  "latency_ms_median": median, "latency_ms_p99": p99}
         report_ = getattr(model, "report", None)
         if report_ is not None:
-            extra["epochs"] = report_.epochs
+            extra.update(training_record(report_))
         if isinstance(model, FusedRecommender):
             extra["weights"] = model.weights()
         if isinstance(model, FusedRecommender):
@@ -135,6 +138,19 @@ def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablation
         rows.extend(new_rows)
         done(rows)
     return rows
+
+
+def training_record(train_report: TrainReport) -> dict[str, Any]:
+    """Epochs, the best validation epoch and score, why training stopped, and the
+    validation curve (``[epoch, NDCG@10]`` pairs; JSON only) of a sequence model."""
+    return {
+        "epochs": train_report.epochs,
+        "best_epoch": train_report.best_epoch,
+        "valid_ndcg10": train_report.best_ndcg10,
+        "stopped_by": train_report.stopped_by,
+        "valid_curve": [[int(h["epoch"]), round(h["valid_ndcg10"], 5)]
+                        for h in train_report.history if "valid_ndcg10" in h],
+    }
 
 
 def fused_features(model: FusedRecommender, histories: Histories, batch: int = 512
@@ -162,7 +178,7 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
                          split, **extra)]
     if model.sequence is not None:
         seq = model.sequence
-        seq_extra = {"epochs": seq.report.epochs} if getattr(seq, "report", None) else {}
+        seq_extra = training_record(seq.report) if getattr(seq, "report", None) else {}
         rows.append(evaluate_row(f"fused: {seq.name} component", seq, split, **seq_extra))
     if components and model.content is not None:
         rows.append(evaluate_row("fused: content component", model.content, split))
@@ -205,7 +221,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     configs = read_config(args.config).get("models", {})
     columns = ["model", *report.headline_columns(KS), "NDCG@10 tail", "fit_s", "epochs",
-               "peak_rss_mb", "latency_ms_median", "latency_ms_p99"]
+               "best_epoch", "valid_ndcg10", "peak_rss_mb", "latency_ms_median", "latency_ms_p99"]
     for name in args.datasets.split(","):
         title = (f"Sequence and fused models on {name}: leave-one-out, full ranking, "
                  f"seen items excluded")
