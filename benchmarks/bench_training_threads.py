@@ -10,7 +10,9 @@ kept. Settings:
 * ``N shards, 1 intra-op thread each``: the batch split into N shards whose gradients are
   computed in parallel threads (the default, ``threads = 0``);
 * ``N members, 1 core each``: an ensemble (``members = N``) whose networks train in
-  parallel threads.
+  parallel threads;
+* ``N shards, 2 blocks of 1 head``: the default training with the previous, shallower
+  network (``n_layers = 2``, ``n_heads = 1``), the cost of depth.
 
 Run it on an otherwise idle machine. Results: ``benchmarks/results/training-threads-ml-1m``.
 
@@ -44,10 +46,12 @@ log = logging.getLogger("bench_training_threads")
 
 
 def seconds_per_epoch(seqs: list[np.ndarray], text: torch.Tensor, n_items: int,
-                      shards: int, intra_op: int, epochs: int, members: int = 1) -> float:
-    """Wall seconds per epoch of one network (an ensemble's time divided by its members)."""
+                      shards: int, intra_op: int, epochs: int, members: int = 1,
+                      **architecture: int) -> float:
+    """Wall seconds per epoch of one network (an ensemble's time divided by its members);
+    ``architecture``: settings that replace the defaults (``n_layers=2``, ...)."""
     cfg = SequenceConfig(threads=shards, max_epochs=epochs, valid_users=0, time_budget_min=0,
-                         members=members)
+                         members=members, **architecture)
     torch.manual_seed(cfg.seed)
     net = build_network(cfg, n_items, text)
     torch.set_num_threads(intra_op)
@@ -69,14 +73,16 @@ def main() -> None:
     text = torch.from_numpy(embed_items(train, get_encoder(None), progress=False))
     seqs = Histories.from_events(train.events).items
     n = args.cores
-    settings = [("1 shard, 1 intra-op thread", 1, 1, 1),
-                (f"1 shard, {n} intra-op threads", 1, n, 1),
-                (f"{n} shards, 1 intra-op thread each", n, 1, 1),
-                (f"{n} members, 1 core each", n, 1, n)]
+    shallow = {"n_layers": 2, "n_heads": 1}
+    settings = [("1 shard, 1 intra-op thread", 1, 1, 1, {}),
+                (f"1 shard, {n} intra-op threads", 1, n, 1, {}),
+                (f"{n} shards, 1 intra-op thread each", n, 1, 1, {}),
+                (f"{n} members, 1 core each", n, 1, n, {}),
+                (f"{n} shards, 2 blocks of 1 head", n, 1, 1, shallow)]
     rows = []
-    for label, shards, intra_op, members in settings:
+    for label, shards, intra_op, members, architecture in settings:
         times = [seconds_per_epoch(seqs, text, train.n_items, shards, intra_op, args.epochs,
-                                   members)
+                                   members, **architecture)
                  for _ in range(args.repeats)]
         rows.append({"setting": label, "shards": shards, "intra_op_threads": intra_op,
                      "s_per_epoch_median": statistics.median(times),
