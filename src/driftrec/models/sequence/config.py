@@ -26,9 +26,9 @@ class SequenceConfig:
     #: so that every event is trained on (on ML-1M the last windows hold 66% of events).
     window: str = "last"
     hidden: int = 64
-    #: Four blocks of two heads: the catalogue softmax dominates an epoch's cost, so two
-    #: more blocks add about a third to it, and on ML-1M they lifted validation NDCG@10
-    #: from .188 to .195 within the same time budget (``benchmarks/fused-deep.toml``).
+    #: Four blocks of two heads: against two blocks of one they cost half as much again per
+    #: epoch, and on ML-1M they lifted validation NDCG@10 from .188 to .195 within the same
+    #: time budget (``benchmarks/fused-deep.toml``).
     n_layers: int = 4
     n_heads: int = 2
     ffn_mult: int = 2
