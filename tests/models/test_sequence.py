@@ -308,6 +308,18 @@ def test_patience_waits_for_the_cosine_decay():
     assert counts_for_patience(SequenceConfig(lr_schedule="constant"), 1.0)
 
 
+def test_a_long_stall_stops_training_even_at_a_high_rate():
+    # Patience never counts here (the rate stays above half its peak for 200 epochs), so
+    # only the stall limit can end training: 3 checks after the best one.
+    model = SASRec(**{**TINY, "valid_users": 10, "eval_every": 1, "max_epochs": 200,
+                      "lr_schedule": "cosine", "patience": 1, "stall_limit": 3, "lr": 0.05})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    report = model.report
+    assert report.stopped_by == "early_stopping" and report.epochs < 100
+    assert report.epochs - report.best_epoch == 3
+
+
 @pytest.fixture(scope="module")
 def fitted_ensemble() -> SASRecText:
     model = SASRecText(**{**TINY, "members": 2, "threads": 2, "valid_users": 10})

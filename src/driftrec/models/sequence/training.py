@@ -284,7 +284,7 @@ def train_network(
     pool = ThreadPoolExecutor(n_shards, initializer=torch.set_num_threads, initargs=(1,))
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
-    best, bad_checks = -1.0, 0
+    best, bad_checks, stale_checks = -1.0, 0, 0
     start = time.perf_counter()
     net.train()
     own_display = progress is None
@@ -317,16 +317,20 @@ def train_network(
                     ndcg = holdout_ndcg(net, holdout, cfg.max_len)
                     entry["valid_ndcg10"] = ndcg
                     if ndcg > best:
-                        best, bad_checks = ndcg, 0
+                        best, bad_checks, stale_checks = ndcg, 0, 0
                         best_state = copy.deepcopy(net.state_dict())
                         report.best_epoch, report.best_ndcg10 = epoch, ndcg
-                    elif counts_for_patience(cfg, schedule(step, time_used)):
-                        bad_checks += 1
+                    else:
+                        stale_checks += 1
+                        if counts_for_patience(cfg, schedule(step, time_used)):
+                            bad_checks += 1
                     status += f"  valid NDCG@10 {ndcg:.4f} (best {best:.4f} @ {report.best_epoch})"
                 report.history.append(entry)
                 log.info("%s epoch %d (%d batches): %s", label, epoch, n_batches, status)
                 progress.update(task, advance=1, status=status)
-                if holdout is not None and bad_checks >= cfg.patience:
+                if holdout is not None and (
+                        bad_checks >= cfg.patience
+                        or 0 < cfg.stall_limit <= stale_checks):
                     report.stopped_by = "early_stopping"
                     break
                 elapsed_min = (time.perf_counter() - start) / 60
