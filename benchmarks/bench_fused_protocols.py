@@ -29,10 +29,11 @@ and ``content`` and ``pop`` (seconds to fit) are trained on the same events for 
   cut. Rows: fused, its sequence component, content, pop.
 
 Full ranking, seen items excluded. Writes
-``benchmarks/results/fused-<protocol>-<dataset>.{json,md}``.
+``benchmarks/results/fused-<protocol>-<dataset>.{json,md}`` (with ``--tag T``:
+``fused-<protocol>-<dataset>-T``, so that a ``--config`` variant keeps the default's files).
 
     .venv/bin/python benchmarks/bench_fused_protocols.py --dataset ml-1m \\
-        [--protocols cold-user,cold-item,streaming] [--config fused.toml]
+        [--protocols cold-user,cold-item,streaming] [--config fused.toml] [--tag T]
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ def main() -> None:
                         help="TOML/JSON with [models.fused] settings (as for driftrec train)")
     parser.add_argument("--stream-users", type=int, default=300)
     parser.add_argument("--stream-per-user", type=int, default=20)
+    parser.add_argument("--tag", default="",
+                        help="write to fused-<protocol>-<dataset>-<tag> (a --config variant)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     protocols = [p for p in args.protocols.split(",") if p]
@@ -295,8 +298,8 @@ def main() -> None:
                 "config_file": str(args.config) if args.config else None, **details,
                 "wall_s": round(wall, 1)}
         report.print_table(rows, columns, title)
-        paths = report.write_results(rows, columns, RESULTS, f"fused-{protocol}-{args.dataset}",
-                                     title=title, protocol=meta)
+        stem = f"fused-{protocol}-{args.dataset}" + (f"-{args.tag}" if args.tag else "")
+        paths = report.write_results(rows, columns, RESULTS, stem, title=title, protocol=meta)
         log.info("wrote %s and %s", *paths)
 
 
