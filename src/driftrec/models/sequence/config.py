@@ -38,7 +38,9 @@ class SequenceConfig:
     similarity: str = "dot"
     temperature: float = 0.05
     #: Probability of dropping an item's ID embedding in training, so that the text
-    #: projection alone must carry meaning (what an unseen item has).
+    #: projection alone must carry meaning (what an unseen item has). On ML-1M (20-epoch
+    #: cold-item protocol) 0.2 raised cold-target HR@50 from .043 to .163 and cost 3-4% of
+    #: all-target HR@10 / NDCG@10, so it is off by default.
     id_dropout: float = 0.0
     #: Softmax over items with training events only; items without events keep a zero ID
     #: row and are ranked by their text (as new items added after training are).
