@@ -128,7 +128,6 @@ def run_dataset(name: str, models: list[str], configs: dict[str, dict], ablation
             extra.update(training_record(report_))
         if isinstance(model, FusedRecommender):
             extra["weights"] = model.weights()
-        if isinstance(model, FusedRecommender):
             new_rows = fused_rows(model, split, ablations, components, extra)
         else:
             new_rows = [evaluate_row(model_name, model, split, **extra)]
