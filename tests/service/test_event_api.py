@@ -26,6 +26,27 @@ def test_a_repeated_event_id_inside_one_batch_counts_once(client):
     assert post_events(client, event, event) == {"accepted": 1, "duplicates": 1}
 
 
+def test_the_same_event_id_from_two_users_keeps_both_events(client):
+    assert post_events(client, {"user_id": "ann", "item_id": "space-0", "event_id": "1"},
+                       {"user_id": "ben", "item_id": "space-1", "event_id": "1"}
+                       ) == {"accepted": 2, "duplicates": 0}
+    assert count_events(client) == 2
+
+
+def test_reusing_an_event_id_for_a_different_event_is_a_409_naming_the_field(client):
+    first = {"user_id": "ann", "item_id": "space-0", "timestamp": 1700000000, "event_id": "7"}
+    post_events(client, first)
+    reused = {**first, "item_id": "space-1"}
+    response = client.post("/v1/events", json={"events": [
+        {"user_id": "ann", "item_id": "space-2"}, reused]})
+    assert response.status_code == 409
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "events", "1", "event_id"]
+    assert "already used" in detail["msg"]
+    assert count_events(client) == 1  # nothing of the rejected request was stored
+    assert post_events(client, first) == {"accepted": 0, "duplicates": 1}
+
+
 def test_events_without_event_id_are_all_kept(client):
     event = {"user_id": "u1", "item_id": "space-0"}
     assert post_events(client, event, event)["accepted"] == 2

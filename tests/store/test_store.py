@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from driftrec.store import ItemRecord, NewEvent, Store, tables
+from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
 from driftrec.store.engine import StoreConfigError, make_engine
 from driftrec.store.migrations import LATEST_VERSION, current_version, migrate
 
@@ -42,6 +42,67 @@ def test_event_ids_make_writes_idempotent(store_url):
     assert store.add_events([ev("u1", "a", event_id="e1"), ev("u1", "b", event_id="e2")],
                             counting) == (1, 1)
     assert store.get_state(store.user_key("u1"))[0]["n"] == 2
+
+
+def test_event_ids_are_scoped_to_the_user(store_url):
+    """Clients number events per user or per device: the same id from two users is two
+    events, never a duplicate."""
+    store = Store(store_url, "secret")
+    assert store.add_events([ev("alice", "a", event_id="1")], counting) == (1, 0)
+    assert store.add_events([ev("bob", "a", event_id="1")], counting) == (1, 0)
+    assert store.count_events() == 2
+    assert store.get_state(store.user_key("bob"))[0]["n"] == 1
+
+
+def test_reusing_an_event_id_for_another_event_is_a_conflict_that_stores_nothing(store_url):
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a", ts=5, event_id="e1")], counting)
+    with pytest.raises(EventIdConflict) as caught:
+        store.add_events([ev("u1", "c", event_id="e9"), ev("u1", "b", ts=5, event_id="e1")],
+                         counting)
+    assert caught.value.index == 1 and caught.value.event_id == "e1"
+    assert store.count_events() == 1  # e9 was not stored either: the request is atomic
+    assert store.get_state(store.user_key("u1"))[0]["n"] == 1
+    # the same payload again is a retry, however often it comes
+    assert store.add_events([ev("u1", "a", ts=5, event_id="e1")], counting) == (0, 1)
+
+
+def test_a_server_filled_timestamp_does_not_make_a_retry_a_conflict(store_url):
+    store = Store(store_url, "secret")
+    first = NewEvent("u1", "a", "click", None, 100, None, "e1", client_timestamp=False)
+    retry = NewEvent("u1", "a", "click", None, 160, None, "e1", client_timestamp=False)
+    assert store.add_events([first], counting) == (1, 0)
+    assert store.add_events([retry], counting) == (0, 1)
+
+
+def test_group_commit_keeps_other_groups_when_one_reuses_an_id(store_url):
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a", event_id="e1")], counting)
+    outcomes = store.add_event_groups(
+        [[ev("u2", "x")], [ev("u1", "other", event_id="e1"), ev("u1", "y")],
+         [ev("u1", "a", event_id="e1"), ev("u3", "z", event_id="e1")]], counting)
+    assert outcomes[0] == (1, 0)
+    assert isinstance(outcomes[1], EventIdConflict) and outcomes[1].index == 0
+    assert outcomes[2] == (1, 1)
+    assert store.count_events() == 3
+    assert store.seen_items(store.user_key("u1")) == {"a"}
+
+
+def test_keys_written_by_schema_version_1_still_catch_retries(tmp_path):
+    """A database from before per-user keys: its events' retries stay duplicates."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url, "secret")
+    key = store.user_key("u1")
+    with store.engine.begin() as conn:  # what version 1 wrote: unscoped key, no fingerprint
+        conn.execute(tables.events.insert().values(
+            event_key=store.ids.legacy_event_key("old-1"), user_key=key, item_id="a",
+            event_type="click", value=1.0, ts=1, received_at=1))
+        conn.execute(tables.schema_version.delete().where(
+            tables.schema_version.c.version == 2))
+    store.close()
+    reopened = Store(url, "secret")
+    assert reopened.add_events([ev("u1", "a", event_id="old-1")], counting) == (0, 1)
+    assert reopened.add_events([ev("u2", "a", event_id="old-1")], counting) == (1, 0)
 
 
 def test_a_failing_state_update_rolls_back_the_events(store_url):

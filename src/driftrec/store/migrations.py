@@ -20,13 +20,34 @@ log = logging.getLogger(__name__)
 _ADVISORY_LOCK_ID = 0x64726966  # "drif"
 
 
+#: Meta key set when events written under schema version 1 (unscoped event keys) exist.
+LEGACY_EVENT_KEYS = "legacy_event_keys"
+
+
 def _v1_initial(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.meta, t.events, t.items, t.user_state,
                                         t.model_versions])
 
 
+def _v2_event_fingerprint(conn: Connection) -> None:
+    """Event ids become per-user keys with a payload fingerprint.
+
+    A fresh database gets the column from version 1's ``create_all``. Older keys cannot be
+    re-scoped (raw event ids are never stored), so they stay, and a flag tells the store to
+    also look them up (per user) when a client retries an event acknowledged before.
+    """
+    columns = {c["name"] for c in inspect(conn).get_columns(t.events.name)}
+    if "fingerprint" not in columns:
+        conn.execute(text("ALTER TABLE events ADD COLUMN fingerprint VARCHAR(64)"))
+    legacy = conn.execute(select(func.count()).select_from(t.events)
+                          .where(t.events.c.event_key.is_not(None))).scalar_one()
+    if legacy:
+        conn.execute(t.meta.insert().values(key=LEGACY_EVENT_KEYS, value="1"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
+    (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -26,5 +26,11 @@ class Pseudonymiser:
     def user_key(self, user_id: str) -> str:
         return self._digest("user", user_id)
 
-    def event_key(self, event_id: str) -> str:
+    def event_key(self, user_key: str, event_id: str) -> str:
+        """The idempotency key of a client ``event_id``, scoped to one user: two users (or
+        devices) numbering their events alike never collide."""
+        return self._digest("user-event", f"{user_key}\x00{event_id}")
+
+    def legacy_event_key(self, event_id: str) -> str:
+        """The unscoped key of schema version 1, still honoured for rows written then."""
         return self._digest("event", event_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,26 @@ class NewEvent:
     timestamp: int
     text: str | None = None
     event_id: str | None = None
+    #: False when the service filled in ``timestamp`` (time of receipt): a retry then
+    #: carries another timestamp, so it must not count towards the payload's fingerprint.
+    client_timestamp: bool = True
+
+    def fingerprint(self) -> str:
+        """Digest of what the client sent for this event, to tell a retry (same payload)
+        from the reuse of an ``event_id`` for a different event."""
+        payload = [self.item_id, self.event_type, self.value,
+                   self.timestamp if self.client_timestamp else None, self.text]
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+class EventIdConflict(ValueError):
+    """An ``event_id`` this user already used for a different event."""
+
+    def __init__(self, index: int, event_id: str) -> None:
+        super().__init__(f"event_id {event_id!r} was already used by this user for a "
+                         f"different event; use a new event_id for a new event")
+        self.index = index
+        self.event_id = event_id
 
 
 @dataclass(frozen=True)

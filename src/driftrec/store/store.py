@@ -21,9 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from driftrec.store import tables as t
 from driftrec.store.engine import make_engine
-from driftrec.store.migrations import migrate
+from driftrec.store.migrations import LEGACY_EVENT_KEYS, migrate
 from driftrec.store.pseudonym import Pseudonymiser
-from driftrec.store.records import ItemRecord, NewEvent, StoredEvent
+from driftrec.store.records import EventIdConflict, ItemRecord, NewEvent, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class Store:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
         self.schema_version = migrate(self.engine)
         self.ids = Pseudonymiser(id_secret or self._stored_secret())
+        self._legacy_event_keys = LEGACY_EVENT_KEYS in self.meta_values()
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
@@ -88,49 +89,107 @@ class Store:
     # -- events and interest state --------------------------------------------------
     def add_events(self, events: Sequence[NewEvent],
                    update_state: StateUpdater | None = None) -> tuple[int, int]:
-        """Store events (skipping repeated ``event_id``s) and update each user's state.
+        """Store events (a retried ``event_id`` is not stored twice) and update each user's
+        state, all in one transaction.
 
-        Returns ``(accepted, duplicates)``. Everything happens in one transaction; the
-        user's state row is locked while it is updated so concurrent writers do not lose
-        each other's updates.
+        Returns ``(accepted, duplicates)``. Raises :class:`EventIdConflict` (and stores
+        nothing) when an ``event_id`` is reused by its user for a different event.
         """
+        outcome = self.add_event_groups([events], update_state)[0]
+        if isinstance(outcome, EventIdConflict):
+            raise outcome
+        return outcome
+
+    def add_event_groups(self, groups: Sequence[Sequence[NewEvent]],
+                         update_state: StateUpdater | None = None
+                         ) -> list[tuple[int, int] | EventIdConflict]:
+        """Several requests' events in one transaction (group commit: one fsync for all).
+
+        Each group is all-or-nothing: a group that reuses an ``event_id`` gets its
+        :class:`EventIdConflict` and the transaction is redone without it, so one bad
+        request never costs another its events. Each user's state row is locked while it
+        is updated, so concurrent writers do not lose each other's updates.
+        """
+        outcomes: list[tuple[int, int] | EventIdConflict | None] = [None] * len(groups)
+        pending = [i for i, g in enumerate(groups) if g]
+        for i, g in enumerate(groups):
+            if not g:
+                outcomes[i] = (0, 0)
+        while pending:
+            try:
+                with self._write() as conn, conn.begin():
+                    counts = self._add_groups(conn, [groups[i] for i in pending],
+                                              update_state)
+            except _GroupConflict as conflict:
+                outcomes[pending[conflict.group]] = conflict.error
+                del pending[conflict.group]
+                continue
+            for i, c in zip(pending, counts, strict=True):
+                outcomes[i] = c
+            break
+        return outcomes  # type: ignore[return-value]
+
+    def _add_groups(self, conn: Connection, groups: list[Sequence[NewEvent]],
+                    update_state: StateUpdater | None) -> list[tuple[int, int]]:
         now = int(time.time())
         accepted: dict[str, list[StoredEvent]] = {}
-        duplicates = 0
-        with self._write() as conn, conn.begin():
-            for ev in events:
+        counts: list[tuple[int, int]] = []
+        for g, events in enumerate(groups):
+            n_new = n_dup = 0
+            for index, ev in enumerate(events):
                 key = self.ids.user_key(ev.user_id)
+                event_key = self.ids.event_key(key, ev.event_id) if ev.event_id else None
+                fingerprint = ev.fingerprint() if ev.event_id else None
+                if event_key is not None and self._legacy_duplicate(conn, key, ev.event_id):
+                    n_dup += 1
+                    continue
                 row = {
-                    "event_key": self.ids.event_key(ev.event_id) if ev.event_id else None,
+                    "event_key": event_key, "fingerprint": fingerprint,
                     "user_key": key, "item_id": ev.item_id, "event_type": ev.event_type,
                     "value": _float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
                     "received_at": now,
                 }
                 stmt = self._insert(t.events).values(**row)
-                if ev.event_id:
+                if event_key is not None:
                     stmt = stmt.on_conflict_do_nothing(index_elements=["event_key"])
                 new_id = conn.execute(stmt.returning(t.events.c.id)).scalar_one_or_none()
                 if new_id is None:
-                    duplicates += 1
+                    stored = conn.execute(select(t.events.c.fingerprint).where(
+                        t.events.c.event_key == event_key)).scalar_one()
+                    if stored is not None and stored != fingerprint:
+                        raise _GroupConflict(g, EventIdConflict(index, str(ev.event_id)))
+                    n_dup += 1
                     continue
+                n_new += 1
                 accepted.setdefault(key, []).append(StoredEvent(
                     ev.item_id, ev.event_type, _float(ev.value), int(ev.timestamp), ev.text,
                     int(new_id)))
-            for key, new_events in accepted.items():
-                conn.execute(self._insert(t.user_state).values(
-                    user_key=key, state={}, n_events=0, updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["user_key"]))
-                old = conn.execute(
-                    select(t.user_state.c.state, t.user_state.c.n_events)
-                    .where(t.user_state.c.user_key == key).with_for_update()
-                ).one()
-                state = dict(old.state) if old.state else None
-                if update_state is not None:
-                    state = update_state(key, state, new_events)
-                conn.execute(update(t.user_state).where(t.user_state.c.user_key == key).values(
-                    state=state or {}, n_events=int(old.n_events) + len(new_events),
-                    updated_at=now))
-        return sum(len(v) for v in accepted.values()), duplicates
+            counts.append((n_new, n_dup))
+        # users in key order: two transactions naming the same users lock them alike
+        for key in sorted(accepted):
+            new_events = accepted[key]
+            conn.execute(self._insert(t.user_state).values(
+                user_key=key, state={}, n_events=0, updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["user_key"]))
+            old = conn.execute(
+                select(t.user_state.c.state, t.user_state.c.n_events)
+                .where(t.user_state.c.user_key == key).with_for_update()
+            ).one()
+            state = dict(old.state) if old.state else None
+            if update_state is not None:
+                state = update_state(key, state, new_events)
+            conn.execute(update(t.user_state).where(t.user_state.c.user_key == key).values(
+                state=state or {}, n_events=int(old.n_events) + len(new_events),
+                updated_at=now))
+        return counts
+
+    def _legacy_duplicate(self, conn: Connection, user_key: str, event_id: str) -> bool:
+        """A retry of an event stored under schema version 1's unscoped key."""
+        if not self._legacy_event_keys:
+            return False
+        return conn.execute(select(t.events.c.id).where(
+            (t.events.c.event_key == self.ids.legacy_event_key(event_id))
+            & (t.events.c.user_key == user_key))).first() is not None
 
     def user_events(self, user_key: str, limit: int | None = None) -> list[StoredEvent]:
         """The user's events in time order (the most recent ``limit`` when given)."""
@@ -325,6 +384,15 @@ class Store:
             rows = conn.execute(select(t.model_versions)
                                 .order_by(t.model_versions.c.loaded_at.desc())).all()
         return [dict(r._mapping) for r in rows]
+
+
+class _GroupConflict(Exception):
+    """Internal: group ``group`` of a group commit reuses an event id."""
+
+    def __init__(self, group: int, error: EventIdConflict) -> None:
+        super().__init__(str(error))
+        self.group = group
+        self.error = error
 
 
 def _float(value: float | None) -> float | None:

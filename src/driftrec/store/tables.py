@@ -1,7 +1,9 @@
 """The relational schema, in SQLAlchemy Core; the same tables on SQLite and PostgreSQL.
 
 User ids never appear here: ``user_key`` is the keyed hash from :mod:`.pseudonym`, and the
-client's ``event_id`` is kept only as a keyed hash (``event_key``) for idempotent retries.
+client's ``event_id`` is kept only as a keyed hash scoped to the user (``event_key``) for
+idempotent retries, beside a digest of the event's payload (``fingerprint``) that tells a
+retry from the reuse of an id for another event.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ events = Table(
     Column("ts", BigInteger, nullable=False),
     Column("text", Text, nullable=True),
     Column("received_at", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=True),
     Index("ix_events_user_ts", "user_key", "ts", "id"),
     Index("ix_events_item", "item_id"),
 )

@@ -10,7 +10,7 @@ from driftrec.service.auth import require_admin
 from driftrec.service.core import ServiceCore
 from driftrec.service.routes.deps import check_id, check_text, core, reject
 from driftrec.service.schemas import EventBatch, EventsAccepted
-from driftrec.store import NewEvent
+from driftrec.store import EventIdConflict, NewEvent
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -21,8 +21,10 @@ def post_events(batch: EventBatch, request: Request,
                 c: ServiceCore = Depends(core)) -> EventsAccepted:
     """Store the events and update each user's interest state before answering.
 
-    A repeated ``event_id`` is counted in ``duplicates`` and not stored again, so a client
-    may retry a batch whose answer it never saw.
+    ``event_id`` is an idempotency key scoped to the user: a retry with the same payload is
+    counted in ``duplicates`` and not stored again, so a client may resend a batch whose
+    answer it never saw. Reusing a user's ``event_id`` for a different event answers 409
+    naming the field, and nothing of that request is stored.
     """
     if len(batch.events) > c.settings.max_batch_events:
         raise reject("body.events", f"at most {c.settings.max_batch_events} events per request",
@@ -38,8 +40,13 @@ def post_events(batch: EventBatch, request: Request,
             user_id=e.user_id, item_id=e.item_id, event_type=e.event_type,
             value=None if e.value is None else float(e.value),
             timestamp=now if e.timestamp is None else int(e.timestamp),
-            text=e.text or None, event_id=e.event_id))
-    accepted, duplicates = c.ingest(events)
+            text=e.text or None, event_id=e.event_id,
+            client_timestamp=e.timestamp is not None))
+    try:
+        accepted, duplicates = c.ingest(events)
+    except EventIdConflict as conflict:
+        raise reject(f"body.events.{conflict.index}.event_id",
+                     f"{conflict}; nothing in this request was stored", 409) from None
     metrics = request.app.state.metrics
     metrics.events.inc(accepted)
     metrics.duplicates.inc(duplicates)
