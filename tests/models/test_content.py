@@ -70,14 +70,14 @@ def test_new_item_is_recommendable_at_once(catalogue) -> None:
     ds, vecs = catalogue
     model = _fit(ds, vecs)
     new_vec = np.eye(16)[:1] + 0.01  # a brand-new horror film
-    idx = model.add_items(["fresh"], vectors=new_vec)
+    idx = model.add_items(["fresh"], new_vec)
     assert list(idx) == [30] and model.n_items == 31
     scores = model.score(Histories.from_item_lists([[0, 1, 2, 3]]))[0]
     assert scores.shape == (31,)
     horror_rank = (scores[:10] > scores[30]).sum()
     assert (scores[10:30] < scores[30]).all() and horror_rank < 10
     with pytest.raises(ValueError, match="already in the catalogue"):
-        model.add_items(["fresh"], vectors=new_vec)
+        model.add_items(["fresh"], new_vec)
 
 
 def test_borrowed_interest_fades_as_history_grows(catalogue) -> None:
@@ -93,7 +93,7 @@ def test_borrowed_interest_fades_as_history_grows(catalogue) -> None:
 def test_save_load_round_trip(catalogue, tmp_path) -> None:
     ds, vecs = catalogue
     model = _fit(ds, vecs, w_cluster=0.5)
-    model.add_items(["fresh"], vectors=np.eye(16)[2:3])
+    model.add_items(["fresh"], np.eye(16)[2:3])
     model.save(tmp_path / "content")
     back = Recommender.load(tmp_path / "content")
     h = Histories.from_item_lists([[0, 12, 13], [5]])
@@ -117,7 +117,7 @@ def test_text_path_end_to_end_with_minilm(tmp_path) -> None:
                            "timestamp": [1, 2, 3]})
     ds = Dataset.from_frames(events, items)
     model = ContentRecommender(cache_dir=str(tmp_path), n_neighbors=2).fit(ds)
-    model.add_items(["5"], ["Predator (1987). Genres: Action, Sci-Fi, Thriller"])
+    model.add_items(["5"], texts=["Predator (1987). Genres: Action, Sci-Fi, Thriller"])
     scores = model.signals(Histories.from_item_lists([[0, 1]]))["long_term"][0]
     assert scores[4] > scores[3]  # the new sci-fi film beats the cartoon
 

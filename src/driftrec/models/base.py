@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from driftrec.data.dataset import Dataset, Histories
+from driftrec.interest.config import InterestConfig
 
 MODEL_FILE = "model.json"
 ITEMS_FILE = "items.parquet"
@@ -29,8 +31,13 @@ class Recommender(ABC):
     """Base class: subclasses set ``name`` and implement the four methods below."""
 
     name: ClassVar[str]
-    #: True when the model can score items it never saw in training (e.g. from their text).
+    #: True when the model can score items it never saw in training (e.g. from their text):
+    #: such a model implements :meth:`add_items`.
     handles_new_items: ClassVar[bool] = False
+    #: How the model turns a history into interest vectors (event weights, half-lives), when
+    #: it does: serving updates each user's stored interest state with the same settings,
+    #: so profiles, segments and fallbacks see the user as the model does.
+    interest_config: InterestConfig | None = None
 
     def __init__(self, **config: Any) -> None:
         self.config: dict[str, Any] = dict(config)
@@ -47,6 +54,17 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, histories: Histories) -> np.ndarray:
         """Scores, shape ``(len(histories), n_items)``; higher is more relevant."""
+
+    def add_items(self, item_ids: Sequence[str], text_embeddings: np.ndarray) -> None:
+        """Make items added after training scorable at once from their text embeddings
+        (one row per id, from the same encoder the model was trained with)."""
+        raise NotImplementedError(f"the {self.name} model cannot score items it was not "
+                                  f"trained on")
+
+    @property
+    def text_template(self) -> str | None:
+        """The item text template the model's catalogue was embedded with (None: default)."""
+        return self.config.get("template")
 
     def save(self, directory: str | Path) -> Path:
         """Write config and item ids; subclasses add their arrays in ``_save_state``."""

@@ -118,9 +118,11 @@ class ContentRecommender(Recommender):
         return self
 
     # -- new items ------------------------------------------------------------------
-    def add_items(self, item_ids: list[str], texts: list[str] | None = None, *,
-                  vectors: np.ndarray | None = None) -> np.ndarray:
-        """Add items from their text (or vectors); returns their indices. Scored at once."""
+    def add_items(self, item_ids: list[str], text_embeddings: np.ndarray | None = None, *,
+                  texts: list[str] | None = None) -> np.ndarray:
+        """Add items from their text embeddings (or texts); returns their indices. Scored at
+        once."""
+        vectors = text_embeddings
         if vectors is None:
             if texts is None:
                 raise ValueError("add_items needs the new items' texts or vectors")

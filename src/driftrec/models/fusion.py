@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
 from driftrec.data.splits import position_from_end
+from driftrec.interest.config import InterestConfig
 from driftrec.models.base import Recommender
 from driftrec.text.encoders import l2_normalise
 from driftrec.text.neighbours import cold_item_proxy
@@ -105,6 +106,16 @@ class FusedRecommender(Recommender):
     @property
     def signals(self) -> list[str]:
         return list(self.config["signals"])
+
+    @property
+    def interest_config(self) -> InterestConfig:  # type: ignore[override]
+        if self.content is not None:
+            return self.content.interest_config
+        return InterestConfig.from_dict(self.config["content"].get("interest"))
+
+    @property
+    def text_template(self) -> str | None:
+        return self.config["content"].get("template")
 
     def _uses(self, group: tuple[str, ...]) -> bool:
         return any(s in group for s in self.signals)
@@ -310,7 +321,7 @@ class FusedRecommender(Recommender):
         self.recency = np.concatenate([self.recency,
                                        np.full(len(item_ids), oldest, np.float32)])
         if self.content is not None:
-            self.content.add_items(list(item_ids), vectors=emb)
+            self.content.add_items(list(item_ids), emb)
             if known:
                 proxy = cold_item_proxy(self.content.item_vectors,
                                         np.arange(len(self.popularity)) < known, COLD_NEIGHBORS)

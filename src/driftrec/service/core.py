@@ -7,7 +7,6 @@ returns, and every request first pulls what other processes changed (items, acti
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -107,15 +106,14 @@ class ServiceCore:
     def _prepare(self, loaded: LoadedModel) -> LoadedModel:
         """Import the bundle's catalogue and teach the model the catalogue's other items.
 
-        A model that scores new items from their text (``handles_new_items`` with an
-        ``add_items`` method, e.g. the fused and content models) is given the stored items
+        A model that scores new items from their text (``handles_new_items``, e.g. the
+        fused and content models) is given the stored items
         it has not seen, *before* it is published, so it is never changed while serving.
         Items written later fall back to content similarity until the next reload.
         """
         self.import_catalogue(loaded.path)
         model = loaded.model
-        add = getattr(model, "add_items", None)
-        if not (model.handles_new_items and callable(add)):
+        if not model.handles_new_items:
             return loaded
         if model.config.get("encoder") != self.encoder.name:
             log.info("model %s embeds text with %r, the service with %r: new items are "
@@ -129,10 +127,7 @@ class ServiceCore:
             return loaded
         ids, vecs = [cat.ids[i] for i in new], cat.vectors[new]
         try:
-            if "vectors" in inspect.signature(add).parameters:
-                add(ids, vectors=vecs)
-            else:
-                add(ids, vecs)
+            model.add_items(ids, vecs)
         except Exception as exc:
             log.warning("model %s could not take %d new items: %s", loaded.version, len(ids),
                         exc)
