@@ -19,6 +19,7 @@ import pandas as pd
 
 from driftrec.config import Settings
 from driftrec.data.schema import ITEM_ID
+from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.encoding import HASHING, item_text, load_encoder, to_bytes
@@ -175,6 +176,14 @@ class ServiceCore:
                             log.warning("cannot switch to model %s: %s", found[0], exc)
 
     @property
+    def interest_config(self) -> InterestConfig:
+        """The served model's interest settings (defaults when it has none): every stored
+        interest state is built with them, so the service sees users as the model does."""
+        current = self.models.current
+        config = current.model.interest_config if current is not None else None
+        return config or InterestConfig()
+
+    @property
     def model_version(self) -> str:
         current = self.models.current
         return current.version if current is not None else "none"
@@ -185,10 +194,11 @@ class ServiceCore:
         texts = sorted({e.text for e in events if e.text})
         vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
         dim = self.catalogue.dim
+        config = self.interest_config
 
         def update(user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
             state = load_state(data, user_key, dim)
-            apply_events(state, new, self.catalogue, vecs)
+            apply_events(state, new, self.catalogue, vecs, config)
             return state.to_dict()
 
         return self.store.add_events(events, update)
