@@ -137,7 +137,7 @@ class FusedRecommender(Recommender):
         if needs_text and item_embeddings is None:
             from driftrec.text.catalogue import embed_items
 
-            item_embeddings = embed_items(dataset, cfg["encoder"])
+            item_embeddings = embed_items(dataset, cfg["encoder"], self.text_template)
         if self._uses(SEQUENCE_SIGNALS):
             seq_cfg = dict(cfg["sequence"])
             if cfg["sequence_model"] != "sasrec":

@@ -7,7 +7,7 @@ from driftrec.text.encoders import (
     get_encoder,
     l2_normalise,
 )
-from driftrec.text.templates import item_texts, render
+from driftrec.text.templates import item_text, item_texts, render
 
 __all__ = [
     "EmbeddingCache",
@@ -15,6 +15,7 @@ __all__ = [
     "TextEncoder",
     "encode_texts",
     "get_encoder",
+    "item_text",
     "item_texts",
     "l2_normalise",
     "render",

@@ -119,7 +119,9 @@ def encode_texts(
                              strict=True))
     todo = [k for k in unique if k not in known]
     if todo:
-        log.info("%s: %d of %d distinct texts not cached", encoder.name, len(todo), len(unique))
+        if cache is not None:
+            log.info("%s: %d of %d distinct texts not cached", encoder.name, len(todo),
+                     len(unique))
         _encode_missing(todo, unique, encoder, known, cache, batch_size, progress, description)
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
