@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     history_length: int = 200
     #: Weight of content similarity for items the model does not know (new items).
     new_item_weight: float = 0.8
+    #: Users whose context (recent events, interest state) each process keeps in memory,
+    #: least recently used first out; about 30 KB each with 384-d text vectors. A request
+    #: still reads the user's revision from the database, so nothing served is stale.
+    context_cache_users: int = 4096
     #: Seconds the per-process item popularity stays cached.
     popularity_ttl_s: float = 10.0
     #: Threads each numerical call (BLAS, torch) may use. Requests already run in

@@ -1,11 +1,11 @@
-"""Reasons in words, item text and the lexical hashing encoder."""
+"""Reasons in words, embedding keys and the lexical hashing encoder."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from driftrec.recommend import reasons
-from driftrec.recommend.encoding import HashingEncoder, from_bytes, item_text, to_bytes
+from driftrec.recommend.encoding import HashingEncoder, embedding_key, from_bytes, to_bytes
 
 
 def test_reasons_read_like_sentences():
@@ -19,11 +19,11 @@ def test_reasons_read_like_sentences():
     assert reasons.matches_query("x" * 100).endswith('..."')
 
 
-def test_item_text_joins_title_text_and_attributes():
-    text = item_text("Heat", "A heist in LA.", {"genres": ["Crime", "Drama"], "year": 1995,
-                                                "empty": ""})
-    assert text == "Heat. A heist in LA.. Genres: Crime, Drama. Year: 1995"
-    assert item_text("", "", {"genres": "Action|Comedy"}) == "Genres: Action, Comedy"
+def test_the_embedding_key_names_the_encoder_and_the_text_rule():
+    key = embedding_key("minilm")
+    assert key.startswith("minilm#") and key == embedding_key("minilm", None)
+    assert embedding_key("minilm", "{title}") != key
+    assert embedding_key("hashing") != key
 
 
 def test_hashing_encoder_gives_unit_vectors_that_match_shared_words():

@@ -98,7 +98,7 @@ def test_keys_written_by_schema_version_1_still_catch_retries(tmp_path):
             event_key=store.ids.legacy_event_key("old-1"), user_key=key, item_id="a",
             event_type="click", value=1.0, ts=1, received_at=1))
         conn.execute(tables.schema_version.delete().where(
-            tables.schema_version.c.version == 2))
+            tables.schema_version.c.version >= 2))
     store.close()
     reopened = Store(url, "secret")
     assert reopened.add_events([ev("u1", "a", event_id="old-1")], counting) == (0, 1)
@@ -208,8 +208,23 @@ def test_user_snapshot_reads_everything_a_recommendation_needs(store_url):
     store = Store(store_url, "secret")
     store.add_events([ev("u1", f"i{i}", ts=i) for i in range(5)], counting)
     key = store.user_key("u1")
-    events, state, n, seen = store.user_snapshot(key, limit=3)
-    assert [e.item_id for e in events] == ["i2", "i3", "i4"]
-    assert state["n"] == 5 and n == 5
-    assert seen == {f"i{i}" for i in range(5)}  # all items, not only the recent ones
-    assert store.user_snapshot(store.user_key("nobody"), 3) == ([], None, 0, set())
+    snap = store.user_snapshot(key, limit=3)
+    assert [e.item_id for e in snap.events] == ["i2", "i3", "i4"]
+    assert snap.state["n"] == 5 and snap.n_events == 5
+    assert snap.seen == {f"i{i}" for i in range(5)}  # all items, not only the recent ones
+    assert snap.revision == store.user_revision(key)
+    nobody = store.user_snapshot(store.user_key("nobody"), 3)
+    assert (nobody.events, nobody.state, nobody.n_events, nobody.revision) == ([], None, 0, None)
+
+
+def test_every_write_gives_the_user_a_new_revision(store_url):
+    """Processes that hold a user in memory compare revisions to see others' writes."""
+    store = Store(store_url, "secret")
+    key = store.user_key("u1")
+    assert store.user_revision(key) is None
+    store.add_events([ev("u1", "a")], counting)
+    first = store.user_revision(key)
+    store.add_events([ev("u1", "b")], counting)
+    assert store.user_revision(key) not in (None, first)
+    store.delete_user(key)
+    assert store.user_revision(key) is None

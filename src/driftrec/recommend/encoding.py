@@ -9,11 +9,11 @@ machines without the language-model packages; every other name goes to
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
 from driftrec.text import TextEncoder, get_encoder, l2_normalise
+from driftrec.text.templates import text_rule_digest
 
 HASHING = "hashing"
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -48,17 +48,13 @@ def load_encoder(name: str) -> TextEncoder:
     return get_encoder(name)
 
 
-def item_text(title: str, text: str, attributes: dict[str, Any]) -> str:
-    """The sentence an item is embedded from: title, description and readable attributes."""
-    parts = [p.strip() for p in (title, text) if p and p.strip()]
-    for key, value in attributes.items():
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(map(str, value))
-        elif isinstance(value, str) and "|" in value:
-            value = ", ".join(v.strip() for v in value.split("|") if v.strip())
-        if value not in (None, ""):
-            parts.append(f"{str(key).replace('_', ' ').capitalize()}: {value}")
-    return ". ".join(parts)
+def embedding_key(encoder: str, template: str | None = None) -> str:
+    """What a stored item vector was made with: the encoder and the item text rule.
+
+    Items whose key differs from the service's are re-embedded at start-up and when a model
+    with another text template is loaded (see :func:`driftrec.text.templates.item_text`).
+    """
+    return f"{encoder}#{text_rule_digest(template)}"
 
 
 def to_bytes(vec: np.ndarray) -> bytes:

@@ -1,16 +1,16 @@
-"""The serving pipeline: candidates -> scores -> filters -> diversity -> reasons.
+"""The serving pipeline: one user context -> scores -> filters -> diversity -> reasons.
 
-Signals, from weakest to strongest (a stronger one overrides a weaker one per item):
+One rule decides the order (documented in ``docs/service.md``):
 
-1. **popularity**: ``0.5 * log(1 + events) / max`` over the events in the store plus those
-   the model was trained on (from its bundle), for everyone;
-2. **content**: cosine between the user's interest vector and the item's text vector,
-   times ``new_item_weight``; used for items the model does not know (new items) and for
-   every item when the model has nothing to say about this user; in that case the items
-   popular in the user's segment (``0.5 * log(1 + count) / max``) compete too (source
-   ``segment``), which is how interest transfers to users the model cannot place;
-3. **model**: the configured model's scores from the user's recent stored events,
-   min-max scaled to 0..1 over the catalogue.
+* **The model places the user** (it scores the user's stored history and not every item
+  alike): the list is the model's own ranking, exactly what ``driftrec recommend`` and the
+  offline evaluation give for the same history. Items added after the model was loaded
+  take the model score found at their rank by content similarity (``_model_ranking``).
+  The fused model's log-odds are shown as ``sigmoid`` = P(relevant).
+* **It cannot** (no model, or a user with no history it knows): content similarity to the
+  user's live interest (``new_item_weight * cosine``), with the items popular in the user's
+  segment competing (source ``segment``), over the popularity prior
+  (``0.5 * log(1 + events) / max``, source ``popularity``) for everyone else.
 
 Hidden items are never returned, seen items only when asked. With ``diversity > 0`` the top
 candidates are re-ranked by MMR over item text vectors. Each item says which signal put it
@@ -25,13 +25,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import expit
 
 from driftrec.data.dataset import Histories
-from driftrec.interest.state import InterestState
 from driftrec.recommend import reasons as why
 from driftrec.recommend.catalogue import Catalogue
+from driftrec.recommend.context import ContextCache, UserContext, empty_context
 from driftrec.recommend.diversity import mmr
-from driftrec.recommend.interest import interest_vector, load_state
 from driftrec.recommend.models import LoadedModel, ModelHolder
 from driftrec.recommend.segments import SegmentIndex, Segments
 from driftrec.store import Store, StoredEvent
@@ -39,6 +39,8 @@ from driftrec.store import Store, StoredEvent
 log = logging.getLogger(__name__)
 
 POPULARITY_WEIGHT = 0.5
+#: Models whose scores are log-odds; the served ``score`` is then ``sigmoid`` of it.
+PROBABILITY_MODELS = ("fused",)
 QUERY_USER_WEIGHT = 0.25
 REASON_HISTORY = 30
 
@@ -66,19 +68,17 @@ class _Universe:
     hidden: np.ndarray
 
 
-@dataclass
-class UserContext:
-    """What the store knows about one user, read once per request."""
-
-    user_key: str
-    events: list[StoredEvent]
-    state: InterestState
-    n_events: int
-    seen: set[str] = field(default_factory=set)
-
-    @property
-    def vector(self) -> np.ndarray | None:
-        return interest_vector(self.state) if self.state.n_events else None
+def model_history(loaded: LoadedModel, events: list[StoredEvent]) -> Histories:
+    """A user's stored events as the one-row history the model scores (items it knows)."""
+    known = [e for e in events if e.item_id in loaded.item_pos]
+    return Histories(
+        users=np.array([-1], dtype=np.int64),
+        items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
+        timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
+        values=[np.array([1.0 if e.value is None else e.value for e in known],
+                         dtype=np.float32)],
+        event_types=[np.array([e.event_type for e in known], dtype=object)],
+    )
 
 
 def count_array(u: _Universe, counts: dict[str, int]) -> np.ndarray:
@@ -97,7 +97,8 @@ class RecommendationEngine:
     def __init__(self, store: Store, catalogue: Catalogue, models: ModelHolder, *,
                  history_length: int = 200, new_item_weight: float = 0.8,
                  popularity_ttl_s: float = 10.0,
-                 segments: SegmentIndex | None = None) -> None:
+                 segments: SegmentIndex | None = None, context_cache_users: int = 4096
+                 ) -> None:
         self.store = store
         self.catalogue = catalogue
         self.models = models
@@ -105,6 +106,7 @@ class RecommendationEngine:
         self.new_item_weight = new_item_weight
         self.popularity_ttl_s = popularity_ttl_s
         self.segments = segments
+        self.contexts = ContextCache(store, history_length, catalogue.dim, context_cache_users)
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (0.0, {})
         self._pop_array: tuple[tuple, np.ndarray] | None = None
@@ -161,9 +163,8 @@ class RecommendationEngine:
         return pop
 
     def user_context(self, user_key: str) -> UserContext:
-        events, data, n, seen = self.store.user_snapshot(user_key, self.history_length)
-        return UserContext(user_key, events, load_state(data, user_key, self.catalogue.dim), n,
-                           seen)
+        """The user's context (see :mod:`driftrec.recommend.context`)."""
+        return self.contexts.get(user_key)
 
     def _vectors(self, n: int, n_cat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Text vectors, has-vector and hidden flags aligned with the universe."""
@@ -177,25 +178,23 @@ class RecommendationEngine:
         return vecs, has, hidden
 
     # -- scoring --------------------------------------------------------------------
-    def _model_scores(self, loaded: LoadedModel, events: list[StoredEvent]) -> np.ndarray | None:
-        known = [e for e in events if e.item_id in loaded.item_pos]
-        hist = Histories(
-            users=np.array([-1], dtype=np.int64),
-            items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
-            timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
-            values=[np.array([1.0 if e.value is None else e.value for e in known],
-                             dtype=np.float32)],
-            event_types=[np.array([e.event_type for e in known], dtype=object)],
-        )
-        scores = np.asarray(loaded.model.score(hist), dtype=np.float64)[0]
+    def _model_scores(self, loaded: LoadedModel, ctx: UserContext) -> np.ndarray | None:
+        """The model's scores over its items for this user's history, or None when it has
+        nothing to say about the user (every item scored alike).
+
+        Computed once per user revision and model version and kept with the context: the
+        user's next event (in any process) gives a new revision and a fresh computation.
+        """
+        cached = ctx.model_scores.get(loaded.version)
+        if cached is not None or loaded.version in ctx.model_scores:
+            return cached
+        scores = np.asarray(loaded.model.score(model_history(loaded, ctx.events)),
+                            dtype=np.float32)[0]
         finite = np.isfinite(scores)
-        if not finite.any():
-            return None
-        lo, hi = scores[finite].min(), scores[finite].max()
-        if hi <= lo:
-            return None  # the model has nothing to say about this user
-        out = np.where(finite, (scores - lo) / (hi - lo), 0.0)
-        return out
+        if not finite.any() or scores[finite].max() <= scores[finite].min():
+            scores = None
+        ctx.model_scores[loaded.version] = scores
+        return scores
 
     def segment_of(self, ctx: UserContext) -> tuple[Segments | None, int]:
         segs = self.segments.get() if self.segments is not None else None
@@ -217,22 +216,53 @@ class RecommendationEngine:
             source[:] = "query"
             return score, source
         loaded = self.models.current
-        model_part = self._model_scores(loaded, ctx.events) if loaded is not None else None
+        model_part = self._model_scores(loaded, ctx) if loaded is not None else None
+        if model_part is not None:
+            return self._model_ranking(u, model_part, vecs, has, uvec, loaded.source)
         if uvec is not None:
             content = self.new_item_weight * np.clip(vecs @ uvec, 0.0, None)
-            use = has & ((u.model_col < 0) | (model_part is None))
-            score = np.where(use, content, score)
-            source[use] = "content"
-            if model_part is None and seg_counts:
+            score = np.where(has, content, score)
+            source[has] = "content"
+            if seg_counts:
                 seg = count_array(u, seg_counts)
                 seg = POPULARITY_WEIGHT * seg / max(float(seg.max()), 1e-9)
                 wins = seg > score
                 score = np.where(wins, seg, score)
                 source[wins] = "segment"
-        if model_part is not None:
-            known = u.model_col >= 0
-            score = np.where(known, model_part[np.maximum(u.model_col, 0)], score)
-            source[known] = loaded.source
+        return score, source
+
+    @staticmethod
+    def _model_ranking(u: _Universe, model_part: np.ndarray, vecs: np.ndarray,
+                       has: np.ndarray, uvec: np.ndarray | None, model_source: str
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The served order when the model can place the user: the model's own scores.
+
+        Items the model does not know yet (written after it was loaded) get the model
+        score found at the same rank among known items by content similarity to the user's
+        interest: a new item as close to the user as the known item ranked r-th by
+        similarity takes the score of the model's r-th best item (quantile matching). So a
+        new item competes on the model's scale without overriding it; with no interest
+        vector it gets the model's lowest score.
+        """
+        known = u.model_col >= 0
+        score = np.empty(len(u.ids), dtype=np.float64)
+        score[known] = model_part[u.model_col[known]]
+        source = np.full(len(u.ids), model_source, dtype=object)
+        new = ~known & has
+        score[~known] = -np.inf  # no vector and unknown to the model: cannot be ranked
+        if new.any():
+            known_scores = np.sort(score[known][np.isfinite(score[known])])
+            ref = known & has
+            if uvec is not None and ref.any() and len(known_scores):
+                sims = vecs @ uvec
+                ref_sims = np.sort(sims[ref])
+                q = np.searchsorted(ref_sims, sims[new], side="right") / len(ref_sims)
+                idx = np.clip(np.round(q * (len(known_scores) - 1)).astype(np.int64), 0,
+                              len(known_scores) - 1)
+                score[new] = known_scores[idx]
+            elif len(known_scores):
+                score[new] = known_scores[0]
+            source[new] = "content"
         return score, source
 
     def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
@@ -246,7 +276,7 @@ class RecommendationEngine:
         vecs, has, hidden = u.vectors, u.has_vector, u.hidden
         ctx = self.user_context(user_key) if user_key else None
         if ctx is None:
-            ctx = UserContext("", [], load_state(None, "", self.catalogue.dim), 0)
+            ctx = empty_context(self.catalogue.dim)
         segs, seg_id = self.segment_of(ctx)
         seg_counts = segs.item_counts[seg_id] if segs is not None and seg_id >= 0 else None
         segment = segs.labels[seg_id] if segs is not None and seg_id >= 0 else None
@@ -266,7 +296,12 @@ class RecommendationEngine:
         # stable order: score desc, then universe position
         valid = valid[np.lexsort((valid, -score[valid]))]
         picked = valid[mmr(score[valid], vecs[valid], k, diversity)]
-        recs = [Recommendation(str(u.ids[i]), float(score[i]), str(source[i]),
+        loaded = self.models.current
+        shown = score
+        if query_vec is None and loaded is not None and loaded.name in PROBABILITY_MODELS \
+                and loaded.source in set(source[picked]):
+            shown = expit(score)  # the fused score is log-odds: show P(relevant)
+        recs = [Recommendation(str(u.ids[i]), float(shown[i]), str(source[i]),
                                self.catalogue.title(str(u.ids[i]))) for i in picked]
         if explain:
             self._explain(recs, u, ctx, vecs, has, query, segment)

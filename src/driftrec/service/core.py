@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,16 @@ from driftrec.data.schema import ITEM_ID
 from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.encoding import HASHING, item_text, load_encoder, to_bytes
+from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
 from driftrec.recommend.models import LoadedModel, ModelHolder, load_model
 from driftrec.recommend.pipeline import RecommendationEngine
 from driftrec.recommend.profile import Projection
 from driftrec.recommend.segments import SegmentIndex
+from driftrec.service.ingest import GroupCommitter
 from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
-from driftrec.text import TextEncoder, encode_texts, item_texts
+from driftrec.store.store import StateUpdater
+from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,17 @@ class ItemWrite:
     text: str
     attributes: dict[str, Any]
     hidden: bool = False
+
+
+def item_row(item: ItemWrite | ItemRecord) -> dict[str, Any]:
+    """The catalogue row an API item reads as: its attributes, with ``title`` and its text as
+    ``description`` (where given), so it renders like the same item in a bundle's catalogue."""
+    row: dict[str, Any] = {**item.attributes, ITEM_ID: item.item_id}
+    if item.title:
+        row["title"] = item.title
+    if item.text:
+        row["description"] = item.text
+    return row
 
 
 class ServiceCore:
@@ -55,27 +69,53 @@ class ServiceCore:
         self.models = ModelHolder()
         self.projection = Projection()
         self._reload_lock = threading.Lock()
-        self._reembed_stale_items()
         self.catalogue.sync(self.store)
-        self._load_initial_model()
+        self._load_initial_model()  # re-embeds stale items with the model's text template
+        if self.models.current is None:
+            self._reembed_stale_items(None)
         self.segments = SegmentIndex(self.store, self.catalogue,
                                      max_age_s=settings.segment_refresh_s)
         self.engine = RecommendationEngine(
             self.store, self.catalogue, self.models, history_length=settings.history_length,
             new_item_weight=settings.new_item_weight,
-            popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments)
+            popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments,
+            context_cache_users=settings.context_cache_users)
+        self.writer = GroupCommitter(self.store, self.state_updater)
         self.started_at = time.time()
 
     # -- start-up -------------------------------------------------------------------
-    def _reembed_stale_items(self) -> None:
-        stale = self.store.items_with_encoder_other_than(self.encoder.name)
-        if stale:
-            log.info("embedding %d items with encoder %s", len(stale), self.encoder.name)
-            self._write_items([ItemWrite(r.item_id, r.title, r.text, r.attributes, r.hidden)
-                               for r in stale], sync=False)
+    def embedding_key(self, template: str | None) -> str:
+        """The key stored with each item vector: this service's encoder and text rule."""
+        return embedding_key(self.encoder.name, template)
 
-    def import_catalogue(self, model_dir: str | Path) -> int:
-        """Add the items of a trained-model bundle that the store does not have yet.
+    def _embed(self, texts: list[str], *, cache: bool) -> np.ndarray:
+        """Item text vectors; every item route embeds through here, so one text gets one
+        vector. The on-disk cache pays off for language models over whole catalogues (it
+        holds the vectors the model was trained with), not for single writes or for the
+        instant hashing encoder."""
+        return encode_texts(texts, self.encoder, progress=False,
+                            use_cache=cache and self.encoder.name != HASHING)
+
+    def _reembed_stale_items(self, template: str | None, batch: int = 1000) -> None:
+        """Re-embed the stored items whose vectors came from another encoder or item text
+        rule (a migration: it runs once after either changes)."""
+        key = self.embedding_key(template)
+        stale = self.store.items_with_encoder_other_than(key)
+        if not stale:
+            return
+        log.info("re-embedding %d stored items: encoder or item text rule changed (now %s)",
+                 len(stale), key)
+        for start in range(0, len(stale), batch):
+            part = stale[start:start + batch]
+            self._write_items([ItemWrite(r.item_id, r.title, r.text, r.attributes, r.hidden)
+                               for r in part], template, sync=False, cache=True)
+            log.info("re-embedded %d/%d items", start + len(part), len(stale))
+        self.catalogue.sync(self.store)
+        log.info("re-embedding done: %d items now embedded as %s", len(stale), key)
+
+    def import_catalogue(self, model_dir: str | Path, template: str | None = None) -> int:
+        """Add the items of a trained-model bundle that the store does not have yet,
+        embedded with ``template`` (the bundle model's item text template).
 
         Items written through the API win: an item already stored is left as it is.
         """
@@ -89,16 +129,13 @@ class ServiceCore:
         if new.empty:
             return 0
         log.info("importing %d catalogue items from %s", len(new), path)
-        texts = item_texts(new)
-        # the on-disk cache pays off for language models, not for the instant hashing one
-        vecs = encode_texts(texts, self.encoder, progress=False,
-                            use_cache=self.encoder.name != HASHING)
-        records = []
+        vecs = self._embed(item_texts(new, template), cache=True)
+        records, key = [], self.embedding_key(template)
         for row, vec in zip(new.to_dict("records"), vecs, strict=True):
             attrs = {k: v for k, v in row.items()
                      if k not in (ITEM_ID, "title") and v not in (None, "", "nan")}
             records.append(ItemRecord(row[ITEM_ID], str(row.get("title") or ""), "", attrs,
-                                      False, to_bytes(vec), self.encoder.name))
+                                      False, to_bytes(vec), key))
         for start in range(0, len(records), 1000):
             self.store.upsert_items(records[start:start + 1000])
         self.catalogue.sync(self.store)
@@ -112,8 +149,9 @@ class ServiceCore:
         it has not seen, *before* it is published, so it is never changed while serving.
         Items written later fall back to content similarity until the next reload.
         """
-        self.import_catalogue(loaded.path)
         model = loaded.model
+        self._reembed_stale_items(model.text_template)
+        self.import_catalogue(loaded.path, model.text_template)
         if not model.handles_new_items:
             return loaded
         if model.config.get("encoder") != self.encoder.name:
@@ -154,6 +192,7 @@ class ServiceCore:
             log.warning("no model configured: serving content and popularity only")
 
     def close(self) -> None:
+        self.writer.close()
         self.store.close()
 
     # -- keeping processes in step --------------------------------------------------
@@ -184,30 +223,45 @@ class ServiceCore:
         return config or InterestConfig()
 
     @property
+    def text_template(self) -> str | None:
+        """The served model's item text template (None: the default rule)."""
+        current = self.models.current
+        return current.model.text_template if current is not None else None
+
+    @property
     def model_version(self) -> str:
         current = self.models.current
         return current.version if current is not None else "none"
 
     # -- writes ---------------------------------------------------------------------
     def ingest(self, events: list[NewEvent]) -> tuple[int, int]:
-        """Store events and update interest states in one transaction."""
+        """Store events and update the users' interest states; returns ``(accepted,
+        duplicates)`` once they are durable. Concurrent calls share one transaction
+        (:mod:`driftrec.service.ingest`); each call is all-or-nothing."""
         texts = sorted({e.text for e in events if e.text})
         vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
+        return self.writer.submit(events, vecs)
+
+    def state_updater(self, text_vectors: Mapping[str, np.ndarray]) -> StateUpdater:
+        """The function that moves a user's stored interest state by new events, with the
+        served model's interest config (the same one bulk import uses)."""
         dim = self.catalogue.dim
         config = self.interest_config
 
         def update(user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
             state = load_state(data, user_key, dim)
-            apply_events(state, new, self.catalogue, vecs, config)
+            apply_events(state, new, self.catalogue, text_vectors, config)
             return state.to_dict()
 
-        return self.store.add_events(events, update)
+        return update
 
-    def _write_items(self, items: list[ItemWrite], *, sync: bool = True) -> int:
-        texts = [item_text(i.title, i.text, i.attributes) or i.item_id for i in items]
-        vecs = self.encoder.encode(texts)
+    def _write_items(self, items: list[ItemWrite], template: str | None, *,
+                     sync: bool = True, cache: bool = False) -> int:
+        """Embed items with the item text ``template`` (None: the default) and store them."""
+        vecs = self._embed([item_text(item_row(i), template) for i in items], cache=cache)
+        key = self.embedding_key(template)
         records = [ItemRecord(i.item_id, i.title, i.text, i.attributes, i.hidden,
-                              to_bytes(v), self.encoder.name)
+                              to_bytes(v), key)
                    for i, v in zip(items, vecs, strict=True)]
         seq = self.store.upsert_items(records)
         if sync:
@@ -216,7 +270,7 @@ class ServiceCore:
 
     def upsert_items(self, items: list[ItemWrite]) -> int:
         """Embed and store items; they are recommendable when this returns."""
-        self._write_items(items)
+        self._write_items(items, self.text_template)
         return len(items)
 
     def hide_item(self, item_id: str) -> bool:

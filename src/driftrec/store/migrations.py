@@ -45,9 +45,18 @@ def _v2_event_fingerprint(conn: Connection) -> None:
         conn.execute(t.meta.insert().values(key=LEGACY_EVENT_KEYS, value="1"))
 
 
+def _v3_state_revision(conn: Connection) -> None:
+    """Each user's state row gets a revision token that changes on every write."""
+    columns = {c["name"] for c in inspect(conn).get_columns(t.user_state.name)}
+    if "revision" not in columns:
+        conn.execute(text("ALTER TABLE user_state ADD COLUMN revision VARCHAR(32) "
+                          "NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
+    (3, "a revision token per user state", _v3_state_revision),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

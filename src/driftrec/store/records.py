@@ -59,7 +59,9 @@ class StoredEvent:
 
 @dataclass
 class ItemRecord:
-    """A catalogue item; ``embedding`` is the float32 bytes of its text vector."""
+    """A catalogue item; ``embedding`` is the float32 bytes of its text vector and
+    ``encoder`` the embedding key it was made under: encoder name and item text rule
+    (:func:`driftrec.recommend.encoding.embedding_key`)."""
 
     item_id: str
     title: str = ""

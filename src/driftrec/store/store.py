@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from driftrec.store import tables as t
@@ -180,7 +181,7 @@ class Store:
                 state = update_state(key, state, new_events)
             conn.execute(update(t.user_state).where(t.user_state.c.user_key == key).values(
                 state=state or {}, n_events=int(old.n_events) + len(new_events),
-                updated_at=now))
+                updated_at=now, revision=new_revision()))
         return counts
 
     def _legacy_duplicate(self, conn: Connection, user_key: str, event_id: str) -> bool:
@@ -203,17 +204,18 @@ class Store:
         return [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
                 for r in reversed(rows)]
 
-    def user_snapshot(self, user_key: str, limit: int
-                      ) -> tuple[list[StoredEvent], dict[str, Any] | None, int, set[str]]:
-        """Recent events, state, event count and seen items of a user, in one connection."""
+    def user_snapshot(self, user_key: str, limit: int) -> UserSnapshot:
+        """Recent events, state, event count, seen items and revision of a user, read in
+        one transaction so that they agree with each other."""
         e = t.events.c
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, conn.begin():
+            state = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events,
+                                        t.user_state.c.revision)
+                                 .where(t.user_state.c.user_key == user_key)).one_or_none()
             rows = conn.execute(
                 select(e.id, e.item_id, e.event_type, e.value, e.ts, e.text)
                 .where(e.user_key == user_key).order_by(e.ts.desc(), e.id.desc()).limit(limit)
             ).all()
-            state = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events)
-                                 .where(t.user_state.c.user_key == user_key)).one_or_none()
             if len(rows) < limit:
                 seen = {r.item_id for r in rows}
             else:
@@ -222,8 +224,15 @@ class Store:
         events = [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
                   for r in reversed(rows)]
         if state is None:
-            return events, None, 0, seen
-        return events, (dict(state.state) if state.state else None), int(state.n_events), seen
+            return UserSnapshot(events, None, 0, seen, None)
+        return UserSnapshot(events, dict(state.state) if state.state else None,
+                            int(state.n_events), seen, state.revision)
+
+    def user_revision(self, user_key: str) -> str | None:
+        """The user's state revision (None for a user with no state): one key lookup."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.user_state.c.revision)
+                                .where(t.user_state.c.user_key == user_key)).scalar_one_or_none()
 
     def seen_items(self, user_key: str) -> set[str]:
         with self.engine.connect() as conn:
@@ -345,10 +354,12 @@ class Store:
                                 .order_by(t.items.c.seq)).all()
         return [_item(r) for r in rows]
 
-    def items_with_encoder_other_than(self, encoder: str) -> list[ItemRecord]:
+    def items_with_encoder_other_than(self, key: str) -> list[ItemRecord]:
+        """Items whose vector was made under another embedding key (the ``encoder`` column:
+        encoder name and item text rule, ``"minilm#3f2a..."``), or that have none."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.items).where(
-                (t.items.c.encoder.is_(None)) | (t.items.c.encoder != encoder))).all()
+                (t.items.c.encoder.is_(None)) | (t.items.c.encoder != key))).all()
         return [_item(r) for r in rows]
 
     # -- shared meta: catalogue version and active model ----------------------------
@@ -385,6 +396,162 @@ class Store:
                                 .order_by(t.model_versions.c.loaded_at.desc())).all()
         return [dict(r._mapping) for r in rows]
 
+    # -- bulk import ----------------------------------------------------------------
+    def stored_fingerprints(self, event_keys: Sequence[str],
+                            chunk: int = 500) -> dict[str, str | None]:
+        """``event_key -> fingerprint`` of the given keys that are stored already."""
+        found: dict[str, str | None] = {}
+        e = t.events.c
+        with self.engine.connect() as conn:
+            for start in range(0, len(event_keys), chunk):
+                part = list(event_keys[start:start + chunk])
+                found.update((r.event_key, r.fingerprint) for r in conn.execute(
+                    select(e.event_key, e.fingerprint).where(e.event_key.in_(part))))
+        return found
+
+    def import_events(self, users: Iterable[tuple[str, Sequence[NewEvent]]],
+                      update_state: StateUpdater | None = None, *,
+                      batch_rows: int = 20_000, skip_existing_users: bool = False,
+                      on_batch: Callable[[ImportCounts], None] | None = None
+                      ) -> ImportCounts:
+        """Bulk-write historical events and each user's new interest state.
+
+        ``users`` yields ``(user_id, events)`` once per user, the events in the order they
+        are applied (the importer sorts them by time). Users are written in transactions of
+        about ``batch_rows`` events, never split between two: an import that stops (an
+        error, Ctrl-C) leaves whole users of whole batches committed and nothing else.
+        Events go in with executemany-style inserts; ``update_state`` is called once per
+        user with new events, as in :meth:`add_events` (``seq`` of the events is 0: row
+        ids are not read back), and ``n_events`` grows by the events stored.
+
+        Duplicates are decided as in :meth:`add_event_groups`: an ``event_id`` the user
+        already stored (or sent earlier in this import) with the same payload is skipped
+        and counted; with another payload the batch is rolled back and
+        :class:`EventIdConflict` is raised, its ``index`` counting events across ``users``.
+        Events without ``event_id`` have no idempotency key: importing them twice stores
+        them twice. ``skip_existing_users`` leaves out every user who already has a stored
+        state (resuming an interrupted import, or importing only new users).
+        ``on_batch`` gets the running totals after each commit.
+        """
+        total = ImportCounts()
+        batch: list[tuple[str, Sequence[NewEvent]]] = []
+        size = offset = 0
+        for user_id, events in users:
+            if not events:
+                continue
+            batch.append((user_id, events))
+            size += len(events)
+            if size >= batch_rows:
+                total.add(self._import_batch(batch, offset, update_state,
+                                             skip_existing_users))
+                if on_batch is not None:
+                    on_batch(total)
+                offset += size
+                batch, size = [], 0
+        if batch:
+            total.add(self._import_batch(batch, offset, update_state, skip_existing_users))
+            if on_batch is not None:
+                on_batch(total)
+        return total
+
+    def _import_batch(self, batch: list[tuple[str, Sequence[NewEvent]]], offset: int,
+                      update_state: StateUpdater | None, skip_existing_users: bool,
+                      chunk: int = 500) -> ImportCounts:
+        counts = ImportCounts(batches=1, rows=sum(len(ev) for _, ev in batch))
+        now = int(time.time())
+        keyed: list[tuple[str, str]] = []  # (user_key, event_id) of events with an id
+        users: list[tuple[str, Sequence[NewEvent], int]] = []
+        start = offset
+        for user_id, events in batch:
+            key = self.ids.user_key(user_id)  # once per user: a user appears once
+            users.append((key, events, start))
+            start += len(events)
+            keyed.extend((key, ev.event_id) for ev in events if ev.event_id)
+        s, e = t.user_state.c, t.events.c
+        with self._write() as conn, conn.begin():
+            if skip_existing_users:
+                keys = [u[0] for u in users]
+                existing: set[str] = set()
+                for i in range(0, len(keys), chunk):
+                    part = keys[i:i + chunk]
+                    existing.update(conn.execute(select(s.user_key)
+                                                 .where(s.user_key.in_(part))).scalars())
+                    existing.update(conn.execute(select(e.user_key).distinct()
+                                                 .where(e.user_key.in_(part))).scalars())
+                kept = [u for u in users if u[0] not in existing]
+                counts.skipped_users = len(users) - len(kept)
+                counts.skipped_events = sum(len(u[1]) for u in users if u[0] in existing)
+                users = kept
+            stored: dict[str, str | None] = {}
+            if keyed:
+                event_keys = [self.ids.event_key(k, i) for k, i in keyed]
+                for i in range(0, len(event_keys), chunk):
+                    stored.update((r.event_key, r.fingerprint) for r in conn.execute(
+                        select(e.event_key, e.fingerprint)
+                        .where(e.event_key.in_(event_keys[i:i + chunk]))))
+            rows: list[dict[str, Any]] = []
+            accepted: dict[str, list[StoredEvent]] = {}
+            for key, events, first in users:
+                new: list[StoredEvent] = []
+                for j, ev in enumerate(events):
+                    event_key = fingerprint = None
+                    if ev.event_id:
+                        event_key = self.ids.event_key(key, ev.event_id)
+                        fingerprint = ev.fingerprint()
+                        if event_key in stored:
+                            if stored[event_key] not in (None, fingerprint):
+                                raise EventIdConflict(first + j, str(ev.event_id))
+                            counts.duplicates += 1
+                            continue
+                        if self._legacy_duplicate(conn, key, ev.event_id):
+                            counts.duplicates += 1
+                            continue
+                        stored[event_key] = fingerprint
+                    value = _float(ev.value)
+                    rows.append({"event_key": event_key, "fingerprint": fingerprint,
+                                 "user_key": key, "item_id": ev.item_id,
+                                 "event_type": ev.event_type, "value": value,
+                                 "ts": int(ev.timestamp), "text": ev.text,
+                                 "received_at": now})
+                    new.append(StoredEvent(ev.item_id, ev.event_type, value,
+                                           int(ev.timestamp), ev.text))
+                if new:
+                    accepted[key] = new
+            if rows:
+                conn.execute(t.events.insert(), rows)
+            counts.events = len(rows)
+            # users in key order: two transactions naming the same users lock them alike
+            keys = sorted(accepted)
+            if keys:
+                conn.execute(self._insert(t.user_state).on_conflict_do_nothing(
+                    index_elements=["user_key"]),
+                    [{"user_key": k, "state": {}, "n_events": 0, "updated_at": now}
+                     for k in keys])
+            old: dict[str, Any] = {}
+            for i in range(0, len(keys), chunk):
+                old.update((r.user_key, r) for r in conn.execute(
+                    select(s.user_key, s.state, s.n_events)
+                    .where(s.user_key.in_(keys[i:i + chunk]))
+                    .order_by(s.user_key).with_for_update()))
+            updates = []
+            for key in keys:
+                row = old[key]
+                state = dict(row.state) if row.state else None
+                if update_state is not None:
+                    state = update_state(key, state, accepted[key])
+                updates.append({"k": key, "new_state": state or {},
+                                "new_n": int(row.n_events) + len(accepted[key]),
+                                "new_revision": new_revision()})
+            if updates:
+                conn.execute(update(t.user_state)
+                             .where(s.user_key == bindparam("k"))
+                             .values(state=bindparam("new_state", type_=s.state.type),
+                                     n_events=bindparam("new_n"), updated_at=now,
+                                     revision=bindparam("new_revision")),
+                             updates)
+            counts.users = len(keys)
+        return counts
+
 
 class _GroupConflict(Exception):
     """Internal: group ``group`` of a group commit reuses an event id."""
@@ -393,6 +560,21 @@ class _GroupConflict(Exception):
         super().__init__(str(error))
         self.group = group
         self.error = error
+
+
+@dataclass
+class UserSnapshot:
+    """What the store holds about one user, read consistently."""
+
+    events: list[StoredEvent]
+    state: dict[str, Any] | None
+    n_events: int
+    seen: set[str]
+    revision: str | None
+
+
+def new_revision() -> str:
+    return secrets.token_hex(8)
 
 
 def _float(value: float | None) -> float | None:
@@ -404,3 +586,20 @@ def _item(row) -> ItemRecord:
                       attributes=dict(row.attributes or {}), hidden=bool(row.hidden),
                       embedding=row.embedding, encoder=row.encoder, seq=int(row.seq),
                       updated_at=int(row.updated_at))
+
+
+@dataclass
+class ImportCounts:
+    """Totals of :meth:`Store.import_events` (of committed batches only)."""
+
+    rows: int = 0  #: events read, stored or not
+    events: int = 0  #: events stored
+    duplicates: int = 0  #: events whose ``event_id`` was stored already
+    users: int = 0  #: users whose state was written
+    skipped_users: int = 0  #: users left out by ``skip_existing_users``
+    skipped_events: int = 0  #: their events
+    batches: int = 0
+
+    def add(self, other: ImportCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -68,7 +68,7 @@ items = Table(
     Column("attributes", JSON, nullable=False, default=dict),
     Column("hidden", Boolean, nullable=False, default=False),
     Column("embedding", LargeBinary, nullable=True),
-    Column("encoder", String(200), nullable=True),
+    Column("encoder", String(200), nullable=True),  # embedding key: "<encoder>#<text rule>"
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_items_seq", "seq"),
@@ -81,6 +81,9 @@ user_state = Table(
     Column("state", JSON, nullable=False),
     Column("n_events", BigInteger, nullable=False, default=0),
     Column("updated_at", BigInteger, nullable=False),
+    #: A new random token on every write: a process holding the user in memory compares it
+    #: (one primary-key read) to know whether another process changed the user since.
+    Column("revision", String(32), nullable=False, server_default=""),
 )
 
 model_versions = Table(

@@ -1,0 +1,89 @@
+"""One user's context, read once per request, and the in-process cache of hot contexts.
+
+Everything downstream of a request (model scoring, fallbacks, segments, profile, reasons,
+dashboard) reads the same :class:`UserContext`. Contexts of recently active users stay in
+memory (a bounded LRU); each request checks the user's revision in the store (one
+primary-key read) and reloads the context only when any process wrote to that user since,
+so an event posted to one process is reflected by the next request to every process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from driftrec.interest.state import InterestState
+from driftrec.recommend.interest import interest_vector, load_state
+from driftrec.store import Store, StoredEvent
+
+
+@dataclass
+class UserContext:
+    """What the store knows about one user, read once per request."""
+
+    user_key: str
+    events: list[StoredEvent]
+    state: InterestState
+    n_events: int
+    seen: set[str] = field(default_factory=set)
+    revision: str | None = None
+    #: The model's scores for this exact context, by model version (see the engine).
+    model_scores: dict[str, np.ndarray | None] = field(default_factory=dict)
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        return interest_vector(self.state) if self.state.n_events else None
+
+
+def empty_context(dim: int) -> UserContext:
+    """The context of a request with no user (e.g. a free-text query)."""
+    return UserContext("", [], load_state(None, "", dim), 0)
+
+
+class ContextCache:
+    """Bounded LRU of user contexts, validated against the store's per-user revision."""
+
+    def __init__(self, store: Store, history_length: int, dim: int, max_users: int) -> None:
+        self.store = store
+        self.history_length = history_length
+        self.dim = dim
+        self.max_users = max_users
+        self._entries: OrderedDict[str, UserContext] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, user_key: str) -> UserContext:
+        """The user's current context (from memory when nothing changed since)."""
+        revision = self.store.user_revision(user_key) if self.max_users > 0 else None
+        with self._lock:
+            ctx = self._entries.get(user_key)
+            if ctx is not None and revision is not None and ctx.revision == revision:
+                self._entries.move_to_end(user_key)
+                self.hits += 1
+                return ctx
+        self.misses += 1
+        snap = self.store.user_snapshot(user_key, self.history_length)
+        ctx = UserContext(user_key, snap.events, load_state(snap.state, user_key, self.dim),
+                          snap.n_events, snap.seen, snap.revision)
+        if snap.revision is not None and self.max_users > 0:
+            with self._lock:
+                self._entries[user_key] = ctx
+                self._entries.move_to_end(user_key)
+                while len(self._entries) > self.max_users:
+                    self._entries.popitem(last=False)
+        return ctx
+
+    def invalidate(self, user_key: str) -> None:
+        with self._lock:
+            self._entries.pop(user_key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,101 @@
+"""Group commit: concurrent event requests share one transaction and one fsync.
+
+Each request hands its events to :class:`GroupCommitter` and waits. One writer thread takes
+everything queued, writes it with :meth:`Store.add_event_groups` (events plus the users'
+new interest states, one transaction), and only then answers each request. Under load the
+queue fills while the previous commit runs, so batches form by themselves and no request
+waits for a timer. Each request stays all-or-nothing: a request that reuses an
+``event_id`` gets its own error without costing the others their events.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+
+import numpy as np
+
+from driftrec.store import NewEvent, Store
+from driftrec.store.store import StateUpdater
+
+log = logging.getLogger(__name__)
+
+_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], Future]
+
+#: Most requests one transaction takes (bounds the work a failure has to redo).
+MAX_GROUPS = 64
+
+
+class GroupCommitter:
+    """One writer thread per process that commits queued requests together."""
+
+    def __init__(self, store: Store,
+                 make_updater: Callable[[Mapping[str, np.ndarray]], StateUpdater],
+                 max_groups: int = MAX_GROUPS) -> None:
+        self.store = store
+        self.make_updater = make_updater
+        self.max_groups = max_groups
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="driftrec-group-commit",
+                                        daemon=True)
+        self._thread.start()
+        self.commits = 0
+        self.requests = 0
+
+    def submit(self, events: Sequence[NewEvent],
+               text_vectors: Mapping[str, np.ndarray] | None = None) -> tuple[int, int]:
+        """Store ``events`` durably; returns ``(accepted, duplicates)`` once committed.
+
+        ``text_vectors`` are the embeddings of the events' texts (encoded by the caller,
+        outside the writer). Raises what the store raised for this request (e.g.
+        ``EventIdConflict``).
+        """
+        if not self._thread.is_alive():
+            raise RuntimeError("the event writer has stopped")
+        done: Future = Future()
+        self._queue.put((events, dict(text_vectors or {}), done))
+        return done.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_groups:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Request]) -> None:
+        vectors: dict[str, np.ndarray] = {}
+        for _, vecs, _ in batch:
+            vectors.update(vecs)
+        try:
+            outcomes = self.store.add_event_groups([events for events, _, _ in batch],
+                                                   self.make_updater(vectors))
+        except BaseException as exc:  # the whole transaction failed: tell every request
+            log.warning("event commit of %d requests failed: %s", len(batch), exc)
+            for _, _, done in batch:
+                done.set_exception(exc)
+            return
+        self.commits += 1
+        self.requests += len(batch)
+        for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
