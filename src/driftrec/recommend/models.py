@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftrec.data.schema import ITEM_ID
+from driftrec.data.schema import ITEM_ID, USER_ID
 from driftrec.models.base import MODEL_FILE, Recommender
 from driftrec.models.bundle import CATALOGUE_DIR
 
@@ -42,6 +42,8 @@ class LoadedModel:
     item_pos: dict[str, int] = field(default_factory=dict)
     #: Events per item in the data the model was trained on (empty if not bundled).
     train_counts: dict[str, int] = field(default_factory=dict)
+    #: Row of each training user (by pseudonymous key) in the model's user arrays.
+    user_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -86,6 +88,18 @@ def training_counts(directory: Path) -> dict[str, int]:
         log.warning("cannot read training events %s: %s", path, exc)
         return {}
     return {str(k): int(v) for k, v in items.value_counts().items()}
+
+
+def training_users(directory: Path) -> list[str]:
+    """The bundle's user ids in the order of the model's user rows (empty if not bundled)."""
+    path = directory / CATALOGUE_DIR / "users.parquet"
+    if not path.is_file():
+        return []
+    try:
+        return pd.read_parquet(path, columns=[USER_ID])[USER_ID].astype(str).tolist()
+    except Exception as exc:
+        log.warning("cannot read training users %s: %s", path, exc)
+        return []
 
 
 def load_model(path: str | Path) -> LoadedModel:

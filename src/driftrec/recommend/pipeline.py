@@ -68,11 +68,13 @@ class _Universe:
     hidden: np.ndarray
 
 
-def model_history(loaded: LoadedModel, events: list[StoredEvent]) -> Histories:
-    """A user's stored events as the one-row history the model scores (items it knows)."""
+def model_history(loaded: LoadedModel, events: list[StoredEvent], user_row: int = -1
+                  ) -> Histories:
+    """A user's stored events as the one-row history the model scores (items it knows);
+    ``user_row`` is the user's row in the model's training users (-1: not one of them)."""
     known = [e for e in events if e.item_id in loaded.item_pos]
     return Histories(
-        users=np.array([-1], dtype=np.int64),
+        users=np.array([user_row], dtype=np.int64),
         items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
         timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
         values=[np.array([1.0 if e.value is None else e.value for e in known],
@@ -188,7 +190,8 @@ class RecommendationEngine:
         cached = ctx.model_scores.get(loaded.version)
         if cached is not None or loaded.version in ctx.model_scores:
             return cached
-        scores = np.asarray(loaded.model.score(model_history(loaded, ctx.events)),
+        row = loaded.user_rows.get(ctx.user_key, -1)
+        scores = np.asarray(loaded.model.score(model_history(loaded, ctx.events, row)),
                             dtype=np.float32)[0]
         finite = np.isfinite(scores)
         if not finite.any() or scores[finite].max() <= scores[finite].min():

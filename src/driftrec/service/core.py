@@ -25,7 +25,7 @@ from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
-from driftrec.recommend.models import LoadedModel, ModelHolder, load_model
+from driftrec.recommend.models import LoadedModel, ModelHolder, load_model, training_users
 from driftrec.recommend.pipeline import RecommendationEngine
 from driftrec.recommend.profile import Projection
 from driftrec.recommend.segments import SegmentIndex
@@ -148,8 +148,13 @@ class ServiceCore:
         fused and content models) is given the stored items
         it has not seen, *before* it is published, so it is never changed while serving.
         Items written later fall back to content similarity until the next reload.
+        The bundle's training users are mapped to their pseudonymous keys, so that a user
+        the model was trained on is scored as that user (e.g. left out of their own
+        neighbours), exactly as offline.
         """
         model = loaded.model
+        loaded.user_rows = {self.store.user_key(uid): row
+                            for row, uid in enumerate(training_users(Path(loaded.path)))}
         self._reembed_stale_items(model.text_template)
         self.import_catalogue(loaded.path, model.text_template)
         if not model.handles_new_items:
