@@ -64,7 +64,6 @@ def evaluate_detailed(
     n_items = split.train.n_items
     histories = split.histories(stage, users)
     target_mat = _target_matrix(targets, users, n_items)
-    n_targets = np.diff(target_mat.indptr)
     max_k = max(ks)
     lists = np.empty((len(users), min(max_k, n_items)), dtype=np.int64)
     starts = range(0, len(users), batch_size)
@@ -84,7 +83,33 @@ def evaluate_detailed(
             r, c = seen.nonzero()
             scores[r, c] = -np.inf
         lists[rows] = m.top_k(scores, max_k)
-    hits = np.take_along_axis(target_mat.toarray(), lists, axis=1)
+    return evaluate_lists(lists, split, stage=stage, ks=ks, targets=targets,
+                          item_vectors=item_vectors)
+
+
+def evaluate_lists(
+    lists: np.ndarray,
+    split: Split,
+    *,
+    stage: str = "test",
+    ks: tuple[int, ...] = DEFAULT_KS,
+    targets: pd.DataFrame | None = None,
+    item_vectors: np.ndarray | None = None,
+) -> EvaluationResult:
+    """All metrics of ranked lists made elsewhere (e.g. by the serving pipeline).
+
+    ``lists`` has one row per user with targets, in ascending user index order, holding
+    item indices best first (-1 pads a list shorter than the largest K).
+    """
+    targets = split.targets(stage) if targets is None else targets
+    users = np.unique(targets[USER_IDX].to_numpy())
+    n_items = split.train.n_items
+    if len(lists) != len(users):
+        raise ValueError(f"{len(lists)} lists for {len(users)} users with targets")
+    target_mat = _target_matrix(targets, users, n_items)
+    n_targets = np.diff(target_mat.indptr)
+    dense = np.hstack([target_mat.toarray(), np.zeros((len(users), 1), dtype=bool)])
+    hits = np.take_along_axis(dense, np.where(lists < 0, n_items, lists), axis=1)
 
     per_user = pd.DataFrame({USER_IDX: users, "n_targets": n_targets})
     result: dict[str, float] = {}

@@ -68,7 +68,8 @@ def rank_metrics(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, n
 
 
 def coverage(lists: np.ndarray, n_items: int) -> float:
-    return len(np.unique(lists)) / n_items if n_items else 0.0
+    """Share of the catalogue that appears in any list (-1 pads are not items)."""
+    return len(np.unique(lists[lists >= 0])) / n_items if n_items else 0.0
 
 
 def intra_list_diversity(lists: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
@@ -85,4 +86,5 @@ def intra_list_diversity(lists: np.ndarray, item_vectors: np.ndarray) -> np.ndar
 def novelty(lists: np.ndarray, item_user_counts: np.ndarray, n_users: int) -> np.ndarray:
     """Per-list mean self-information ``-log2 p(i)`` of the recommended items."""
     p = (item_user_counts + 1.0) / (n_users + 1.0)
-    return (-np.log2(p))[lists].mean(axis=1)
+    info = np.ma.masked_array((-np.log2(p))[np.maximum(lists, 0)], mask=lists < 0)
+    return np.asarray(info.mean(axis=1).filled(0.0))
