@@ -30,9 +30,10 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 
 def _register_all() -> None:
-    from driftrec.cli import data, interest, models, serve
+    from driftrec.cli import data, imports, interest, models, serve
 
     data.register(app)
+    imports.register(app)
     interest.register(app)
     models.register(app)
     serve.register(app)

@@ -43,6 +43,11 @@ def serve(
     encoder: str | None = typer.Option(None, help="Text encoder: minilm, use, hashing or a "
                                        "sentence-transformers folder."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    import_events: str | None = typer.Option(None, help="Import this events file (or "
+                                             "dataset name) before serving; see "
+                                             "`driftrec import`."),
+    skip_existing_users: bool = typer.Option(False, help="With --import-events: leave out "
+                                             "users who already have a stored state."),
 ) -> None:
     """Serve recommendations over HTTP (API under /v1, docs at /docs)."""
     import uvicorn
@@ -56,6 +61,11 @@ def serve(
     bind = bind_host(settings.host, settings.auth_enabled)
     limit_compute_threads(settings.compute_threads)
     app = create_app(settings)
+    if import_events is not None:
+        from driftrec.cli.imports import run_import
+
+        run_import(app.state.core, import_events, batch_rows=20_000,
+                   skip_existing_users=skip_existing_users)
     log.info("serving on http://%s:%d (model %s)", bind, settings.port,
              app.state.core.model_version)
     # The access log prints request paths, which carry raw user ids: the service logs

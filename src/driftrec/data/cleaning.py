@@ -8,6 +8,7 @@ silently turning into NaN.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +73,14 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
 
 
 def validate_events(
-    raw: pd.DataFrame, *, source: str = "", strict: bool = False
+    raw: pd.DataFrame, *, source: str = "", strict: bool = False, keep: Sequence[str] = (),
+    value_dtype: type = np.float32,
 ) -> tuple[pd.DataFrame, CleaningReport]:
     """Parse and check raw event rows; malformed rows are dropped (or raise if ``strict``).
 
     ``raw`` holds the schema columns as strings and ``_line``, the 1-based source line.
+    Columns named in ``keep`` that ``raw`` has (e.g. ``_line``, ``event_id``) are passed
+    through unchanged. Values are ``float32`` unless ``value_dtype`` says otherwise.
     """
     report = CleaningReport(source=source, rows_in=len(raw))
     lines = raw[LINE].to_numpy() if LINE in raw.columns else np.arange(2, len(raw) + 2)
@@ -112,11 +116,14 @@ def validate_events(
         blank = raw[VALUE].isna() | (raw[VALUE].astype(str).str.strip() == "")
         val = val.where(~blank, 1.0)
         flag((val.isna() | ~np.isfinite(val.fillna(0))).to_numpy(), VALUE, "not a number")
-        out[VALUE] = val.fillna(0).astype(np.float32)
+        out[VALUE] = val.fillna(0).astype(value_dtype)
     if EVENT_TYPE in raw.columns:
         out[EVENT_TYPE] = raw[EVENT_TYPE].astype("string").str.strip().str.lower().fillna("")
     if TEXT in raw.columns:
         out[TEXT] = raw[TEXT].where(raw[TEXT].notna(), None)
+    for col in keep:
+        if col in raw.columns and col not in out.columns:
+            out[col] = raw[col]
 
     kept = out.loc[~bad].reset_index(drop=True)
     report.rows_out = len(kept)

@@ -6,8 +6,10 @@ Every reader returns string columns renamed to the internal schema plus ``_line`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from driftrec.data.cleaning import LINE, CleaningReport, clean_events, validate_events
@@ -87,8 +89,14 @@ def read_events(
     fmt: str | None = None,
     columns: dict[str, str] | None = None,
     strict: bool = False,
+    keep: Sequence[str] = (),
+    value_dtype: type = np.float32,
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Events from a file, validated; malformed rows dropped and reported (or raise)."""
+    """Events from a file, validated; malformed rows dropped and reported (or raise).
+
+    ``keep`` names extra columns to pass through as read (e.g. ``_line``, ``event_id``);
+    ``value_dtype`` is the dtype of ``value`` (float32 unless told otherwise).
+    """
     frame = map_columns(read_table(path, fmt), columns)
     for required in (USER_ID, ITEM_ID):
         if required not in frame.columns:
@@ -98,7 +106,8 @@ def read_events(
                 path=path,
                 field=required,
             )
-    return validate_events(frame, source=str(path), strict=strict)
+    return validate_events(frame, source=str(path), strict=strict, keep=keep,
+                           value_dtype=value_dtype)
 
 
 def read_items(path: str | Path, *, fmt: str | None = None,

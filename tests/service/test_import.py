@@ -1,0 +1,200 @@
+"""Bulk import (``driftrec import``): the same stored events and interest states as posting
+the events one by one, bad input named by file, line and field, idempotent re-imports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from service_helpers import ADMIN_KEY, SECRET, count_events, make_settings_for, post_events
+from typer.testing import CliRunner
+
+from driftrec.cli import app as cli_app
+from driftrec.data.errors import DataError
+from driftrec.service import create_app
+from driftrec.service.importer import import_events
+
+# u1's rows are out of time order (line 4 is its earliest event, line 2 its third) and two share a
+# timestamp: the import applies each user's events by time, ties in file order.
+EVENTS = pd.DataFrame([
+    ("u1", "space-0", "rating", 5.0, 1250, "", "e1"),
+    ("u1", "space-1", "rating", 4.0, 1200, "", "e2"),
+    ("u2", "crime-0", "click", 1.0, 1100, "", "e3"),
+    ("u1", "space-2", "view", 1.0, 900, "", "e4"),
+    ("u1", "crime-3", "click", 1.0, 1200, "", "e5"),
+    ("u2", "crime-1", "search", 1.0, 1150, "heist with a vault", "e6"),
+    ("u3", "romance-0", "rating", 2.0, 50_000, "", "e7"),
+    ("u2", "not-in-catalogue", "click", 1.0, 1300, "", "e8"),
+    ("u1", "comedy-4", "rating", 3.0, 90_000, "", "e9"),
+], columns=["user_id", "item_id", "event_type", "value", "timestamp", "text", "event_id"])
+
+
+def write_csv(path: Path, frame: pd.DataFrame = EVENTS) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def api_events(frame: pd.DataFrame) -> list[dict]:
+    """The file's events as the API takes them, in the order the import applies them."""
+    ordered = frame.assign(_pos=range(len(frame))).sort_values(["timestamp", "_pos"],
+                                                               kind="stable")
+    return [{k: v for k, v in row.items() if k != "_pos" and v != ""}
+            for row in ordered.to_dict("records")]
+
+
+def stored(client: TestClient, user_id: str) -> tuple[dict | None, int, list[tuple]]:
+    store = client.app.state.core.store
+    key = store.user_key(user_id)
+    state, n_events = store.get_state(key)
+    events = [(e.item_id, e.event_type, e.value, e.timestamp, e.text)
+              for e in store.user_events(key)]
+    return state, n_events, events
+
+
+@pytest.fixture
+def posted(tmp_path: Path, model_dir: Path) -> TestClient:
+    """A service on its own SQLite file that got every event by ``POST /v1/events``, one
+    event per request, in time order."""
+    reference = create_app(make_settings_for(f"sqlite:///{tmp_path / 'posted.db'}", model_dir))
+    client = TestClient(reference, headers={"X-API-Key": ADMIN_KEY})
+    client.__enter__()
+    for event in api_events(EVENTS):
+        post_events(client, event)
+    yield client
+    client.__exit__(None, None, None)
+
+
+def test_import_gives_what_posting_the_events_one_by_one_gives(make_client, posted, tmp_path):
+    client = make_client()
+    core = client.app.state.core
+    # u1's first event came in live before the import: the import continues from it
+    first = api_events(EVENTS)[0]
+    assert first["event_id"] == "e4"
+    post_events(client, first)
+
+    summary = import_events(core, write_csv(tmp_path / "events.csv"))
+
+    assert (summary.rows, summary.events, summary.duplicates, summary.users) == (9, 8, 1, 3)
+    assert summary.no_vector_events == 1  # stored, moves no interest
+    for user in ("u1", "u2", "u3"):
+        state, n_events, events = stored(client, user)
+        assert (state, n_events, events) == stored(posted, user)
+        assert n_events == len(events) and state["n_events"] > 0
+    assert client.get("/v1/users/u1/recommendations").status_code == 200
+
+
+def test_reimporting_a_file_with_event_ids_adds_nothing(make_client, tmp_path):
+    client = make_client()
+    path = tmp_path / "events.jsonl"
+    EVENTS.to_json(path, orient="records", lines=True)
+    import_events(client.app.state.core, path)
+    before = {u: stored(client, u) for u in ("u1", "u2", "u3")}
+    again = import_events(client.app.state.core, path)
+    assert (again.events, again.duplicates, again.users) == (0, 9, 0)
+    assert count_events(client) == 9
+    assert {u: stored(client, u) for u in ("u1", "u2", "u3")} == before
+
+
+@pytest.mark.parametrize(("line", "column", "bad", "field", "says"), [
+    (4, "timestamp", "yesterday-ish", "timestamp", "not unix seconds or ISO-8601"),
+    (3, "event_type", "Add To Cart", "event_type", "lower-case word"),
+    (6, "user_id", "u" * 129, "user_id", "at most 128 characters"),
+    (7, "value", "lots", "value", "not a number"),
+    (10, "event_id", "e1", "event_id", "used by this user on line 2 for a different event"),
+])
+def test_bad_input_names_file_line_and_field_and_imports_nothing(
+        make_client, tmp_path, line, column, bad, field, says):
+    client = make_client()
+    frame = EVENTS.astype(str).copy()
+    frame.loc[line - 2, column] = bad  # line 1 is the header
+    path = write_csv(tmp_path / "events.csv", frame)
+    with pytest.raises(DataError) as caught:
+        import_events(client.app.state.core, path)
+    error = caught.value
+    assert (error.path, error.line, error.field) == (str(path), line, field)
+    assert f"{path}, line {line}, field '{field}'" in str(error) and says in str(error)
+    assert count_events(client) == 0
+
+
+def test_an_event_id_stored_before_for_another_event_stops_the_import(make_client, tmp_path):
+    client = make_client()
+    post_events(client, {"user_id": "u2", "item_id": "crime-5", "event_id": "e8",
+                         "timestamp": 5})
+    with pytest.raises(DataError, match="line 9, field 'event_id'"):
+        import_events(client.app.state.core, write_csv(tmp_path / "events.csv"))
+    assert count_events(client) == 1
+
+
+def test_an_interrupted_import_keeps_whole_batches_and_resumes(make_client, posted, tmp_path,
+                                                               monkeypatch):
+    """Ctrl-C during the second batch: the first batch (u1) stays, nothing of the rest;
+    running again with ``skip_existing_users`` imports the rest."""
+    client = make_client()
+    core = client.app.state.core
+    path = write_csv(tmp_path / "events.csv", EVENTS.drop(columns=["event_id"]))
+    real, calls = core.state_updater, []
+
+    def interrupted_on_second_user(text_vectors):
+        update = real(text_vectors)
+
+        def wrapped(*args):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # as Ctrl-C inside the second transaction
+            return update(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(core, "state_updater", interrupted_on_second_user)
+    summary = import_events(core, path, batch_rows=1)
+    assert summary.interrupted and (summary.events, summary.users) == (5, 1)
+    assert count_events(client) == 5
+    monkeypatch.setattr(core, "state_updater", real)
+
+    rest = import_events(core, path, skip_existing_users=True)
+    assert (rest.events, rest.users, rest.skipped_users) == (4, 2, 1)
+    for user in ("u1", "u2", "u3"):
+        assert stored(client, user) == stored(posted, user)
+
+
+def test_cli_imports_and_prints_a_summary(tmp_path, model_dir, monkeypatch):
+    monkeypatch.setenv("DRIFTREC_ID_SECRET", SECRET)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    path = write_csv(tmp_path / "events.csv")
+    args = ["import", "--events", str(path), "--db", db, "--model-dir", str(model_dir),
+            "--encoder", "hashing"]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    assert "events stored" in result.output and "9" in result.output
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"user_id": "u9", "item_id": "space-0", "timestamp": 1}) + "\n"
+                   + json.dumps({"user_id": "u9", "item_id": "", "timestamp": 2}) + "\n")
+    result = CliRunner().invoke(cli_app, ["import", "--events", str(bad), "--db", db,
+                                          "--encoder", "hashing"])
+    assert result.exit_code == 2
+    assert "line 2, field 'item_id'" in result.output
+    assert "nothing was imported" in result.output
+
+
+def test_serve_imports_before_it_serves(tmp_path, model_dir, monkeypatch):
+    import uvicorn
+
+    from driftrec.store import Store
+
+    monkeypatch.setenv("DRIFTREC_ID_SECRET", SECRET)
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(
+        app.state.core.store.count_events()))
+    result = CliRunner().invoke(cli_app, [
+        "serve", "--import-events", str(write_csv(tmp_path / "events.csv")), "--db", db,
+        "--model-dir", str(model_dir), "--encoder", "hashing"])
+    assert result.exit_code == 0, result.output
+    assert served == [9]  # every event was in the store when serving began
+    store = Store(db, SECRET)
+    assert store.get_state(store.user_key("u3"))[1] == 1
+    store.close()
