@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from service_helpers import count_events, post_events
+import numpy as np
+from service_helpers import count_events, post_events, synthetic_events, synthetic_items
+
+from driftrec.data.dataset import Dataset
+from driftrec.interest.config import InterestConfig
+from driftrec.interest.state import Event, InterestState, new_state, update
+from driftrec.models.bundle import save_bundle
+from driftrec.models.registry import create_model
+from driftrec.recommend.encoding import HashingEncoder
+from driftrec.text import item_texts
 
 
 def test_one_event_is_accepted_and_stored(client):
@@ -140,3 +149,32 @@ def test_a_chunked_body_without_length_is_cut_off_at_the_limit(make_client):
     assert response.status_code == 413 and "max_body_bytes" in response.text
     assert count_events(client) == 0
     assert 'route="/v1/events",status="413"} 1.0' in client.get("/metrics").text
+
+
+def test_ingest_moves_interest_with_the_served_models_interest_config(make_client, tmp_path):
+    """The stored interest state is the model's view of the user: built with the interest
+    config the model was trained with, not the library default."""
+    tuned = {"short_half_life_s": 60.0, "type_weights": {"click": 5.0, "view": 0.1}}
+    items = synthetic_items()
+    ds = Dataset.from_frames(synthetic_events(items), items)
+    model = create_model("content", encoder="hashing", interest=tuned)
+    model.fit(ds, item_vectors=HashingEncoder().encode(item_texts(ds.items)))
+    bundle = save_bundle(model, ds, tmp_path / "content")
+    client = make_client(model=bundle)
+    events = [{"user_id": "u1", "item_id": f"space-{i}", "event_type": "click",
+               "timestamp": 1_700_000_000 + 600 * i} for i in range(3)]
+    post_events(client, *events)
+    stored = client.get("/v1/users/u1/export").json()["interest_state"]
+
+    core = client.app.state.core
+    assert core.interest_config == InterestConfig.from_dict(tuned)
+    expected = new_state(core.store.user_key("u1"), core.catalogue.dim)
+    default = new_state(core.store.user_key("u1"), core.catalogue.dim)
+    for e in events:
+        event = Event(expected.user_id, e["item_id"], e["timestamp"], "click")
+        vec = core.catalogue.vector(e["item_id"])
+        update(expected, event, vec, None, InterestConfig.from_dict(tuned))
+        update(default, event, vec, None, InterestConfig())
+    state = InterestState.from_dict(stored)
+    assert np.allclose(state.short_term, expected.short_term)
+    assert not np.allclose(state.short_term, default.short_term)
