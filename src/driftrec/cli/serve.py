@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -48,6 +49,8 @@ def serve(
                                              "`driftrec import`."),
     skip_existing_users: bool = typer.Option(False, help="With --import-events: leave out "
                                              "users who already have a stored state."),
+    workers: int = typer.Option(1, min=1, help="Server processes sharing the port (see "
+                                "docs/service.md, 'Processes')."),
 ) -> None:
     """Serve recommendations over HTTP (API under /v1, docs at /docs)."""
     import uvicorn
@@ -60,6 +63,9 @@ def serve(
                              port=port, encoder=encoder)
     bind = bind_host(settings.host, settings.auth_enabled)
     limit_compute_threads(settings.compute_threads)
+    if workers > 1:
+        _serve_workers(settings, bind, workers, log_level, import_events, skip_existing_users)
+        return
     app = create_app(settings)
     if import_events is not None:
         from driftrec.cli.imports import run_import
@@ -71,6 +77,36 @@ def serve(
     # The access log prints request paths, which carry raw user ids: the service logs
     # route templates itself instead.
     uvicorn.run(app, host=bind, port=settings.port, log_level=log_level.lower(),
+                access_log=False)
+
+
+def _serve_workers(settings, bind: str, workers: int, log_level: str,
+                   import_events: str | None, skip_existing_users: bool) -> None:
+    """Several uvicorn processes on one port; each builds its app from the environment.
+
+    The settings given on the command line are handed to the workers as ``DRIFTREC_*``
+    variables. Any import runs once, here, before the workers start.
+    """
+    import uvicorn
+
+    from driftrec.service.core import ServiceCore
+
+    os.environ["DRIFTREC_DATABASE_URL"] = settings.database_url
+    os.environ["DRIFTREC_ENCODER"] = settings.encoder
+    if settings.model_dir is not None:
+        os.environ["DRIFTREC_MODEL_DIR"] = str(settings.model_dir)
+    if import_events is not None:
+        from driftrec.cli.imports import run_import
+
+        core = ServiceCore(settings)
+        try:
+            run_import(core, import_events, batch_rows=20_000,
+                       skip_existing_users=skip_existing_users)
+        finally:
+            core.close()
+    log.info("serving on http://%s:%d with %d processes", bind, settings.port, workers)
+    uvicorn.run("driftrec.service.app:app_from_environment", factory=True, host=bind,
+                port=settings.port, workers=workers, log_level=log_level.lower(),
                 access_log=False)
 
 

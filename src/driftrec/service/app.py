@@ -37,6 +37,14 @@ def _field_message(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``driftrec serve --workers N`` (settings from the
+    ``DRIFTREC_*`` environment and the settings file it names)."""
+    settings = load_settings()
+    limit_compute_threads(settings.compute_threads)
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None = None
                ) -> FastAPI:
     """Build the service; opens the database (migrating it) and loads the model now."""

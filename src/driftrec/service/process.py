@@ -33,7 +33,8 @@ class ServeProcess:
 
     def __init__(self, database_url: str, model_dir: Path | None, log_path: Path, *,
                  port: int | None = None, encoder: str = "hashing",
-                 env: dict[str, str] | None = None, ready_timeout: float = 60.0) -> None:
+                 env: dict[str, str] | None = None, ready_timeout: float = 60.0,
+                 workers: int = 1) -> None:
         self.database_url = database_url
         self.model_dir = model_dir
         self.log_path = Path(log_path)
@@ -41,6 +42,7 @@ class ServeProcess:
         self.encoder = encoder
         self.env = {"HF_HUB_OFFLINE": "1", **(env or {})}
         self.ready_timeout = ready_timeout
+        self.workers = workers
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -54,6 +56,8 @@ class ServeProcess:
                 "--port", str(self.port), "--encoder", self.encoder, "--log-level", "warning"]
         if self.model_dir is not None:
             args += ["--model-dir", str(self.model_dir)]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **self.env})
@@ -69,6 +73,15 @@ class ServeProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server not ready in {self.ready_timeout}s:\n{self._log_tail()}")
+
+    def pids(self) -> list[int]:
+        """The server's process ids (the parent and any worker processes)."""
+        import psutil
+
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        parent = psutil.Process(self.proc.pid)
+        return [parent.pid, *(c.pid for c in parent.children(recursive=True))]
 
     def kill(self) -> None:
         """SIGKILL: the server gets no chance to flush or clean up."""

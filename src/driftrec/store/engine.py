@@ -11,12 +11,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _json_dumps(value: object) -> str:
+    # Interest states are mostly float vectors: orjson encodes them ~10x faster than json.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+JSON_OPTIONS = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 class StoreConfigError(ValueError):
@@ -35,7 +44,8 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                             **JSON_OPTIONS)
     raise StoreConfigError(
         f"DATABASE_URL backend {backend!r} is not supported; use sqlite:///path.db or "
         f"postgresql+psycopg://user@host:5432/db"
@@ -47,7 +57,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         raise StoreConfigError("DATABASE_URL must name a SQLite file (in-memory is not durable)")
     Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                              "check_same_thread": False})
+                                              "check_same_thread": False}, **JSON_OPTIONS)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:

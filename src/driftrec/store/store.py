@@ -48,6 +48,7 @@ class Store:
         self.schema_version = migrate(self.engine)
         self.ids = Pseudonymiser(id_secret or self._stored_secret())
         self._legacy_event_keys = LEGACY_EVENT_KEYS in self.meta_values()
+        self._stmt = _Statements(self._insert)
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
@@ -150,13 +151,10 @@ class Store:
                     "value": _float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
                     "received_at": now,
                 }
-                stmt = self._insert(t.events).values(**row)
-                if event_key is not None:
-                    stmt = stmt.on_conflict_do_nothing(index_elements=["event_key"])
-                new_id = conn.execute(stmt.returning(t.events.c.id)).scalar_one_or_none()
+                new_id = conn.execute(self._stmt.insert_event, row).scalar_one_or_none()
                 if new_id is None:
-                    stored = conn.execute(select(t.events.c.fingerprint).where(
-                        t.events.c.event_key == event_key)).scalar_one()
+                    stored = conn.execute(self._stmt.event_fingerprint,
+                                          {"b_key": event_key}).scalar_one()
                     if stored is not None and stored != fingerprint:
                         raise _GroupConflict(g, EventIdConflict(index, str(ev.event_id)))
                     n_dup += 1
@@ -169,19 +167,16 @@ class Store:
         # users in key order: two transactions naming the same users lock them alike
         for key in sorted(accepted):
             new_events = accepted[key]
-            conn.execute(self._insert(t.user_state).values(
-                user_key=key, state={}, n_events=0, updated_at=now,
-            ).on_conflict_do_nothing(index_elements=["user_key"]))
-            old = conn.execute(
-                select(t.user_state.c.state, t.user_state.c.n_events)
-                .where(t.user_state.c.user_key == key).with_for_update()
-            ).one()
+            conn.execute(self._stmt.ensure_state, {"user_key": key, "state": {}, "n_events": 0,
+                                                   "updated_at": now, "revision": ""})
+            old = conn.execute(self._stmt.lock_state, {"b_key": key}).one()
             state = dict(old.state) if old.state else None
             if update_state is not None:
                 state = update_state(key, state, new_events)
-            conn.execute(update(t.user_state).where(t.user_state.c.user_key == key).values(
-                state=state or {}, n_events=int(old.n_events) + len(new_events),
-                updated_at=now, revision=new_revision()))
+            conn.execute(self._stmt.write_state, {
+                "b_key": key, "b_state": state or {},
+                "b_n": int(old.n_events) + len(new_events), "b_now": now,
+                "b_revision": new_revision()})
         return counts
 
     def _legacy_duplicate(self, conn: Connection, user_key: str, event_id: str) -> bool:
@@ -560,6 +555,26 @@ class _GroupConflict(Exception):
         super().__init__(str(error))
         self.group = group
         self.error = error
+
+
+class _Statements:
+    """The ingest path's statements, built once (building them costs more than running)."""
+
+    def __init__(self, insert) -> None:
+        self.insert_event = (insert(t.events).on_conflict_do_nothing(index_elements=["event_key"])
+                             .returning(t.events.c.id))
+        self.event_fingerprint = select(t.events.c.fingerprint).where(
+            t.events.c.event_key == bindparam("b_key"))
+        self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
+            index_elements=["user_key"])
+        self.lock_state = (select(t.user_state.c.state, t.user_state.c.n_events)
+                           .where(t.user_state.c.user_key == bindparam("b_key"))
+                           .with_for_update())
+        self.write_state = (update(t.user_state)
+                            .where(t.user_state.c.user_key == bindparam("b_key"))
+                            .values(state=bindparam("b_state", type_=t.user_state.c.state.type),
+                                    n_events=bindparam("b_n"), updated_at=bindparam("b_now"),
+                                    revision=bindparam("b_revision")))
 
 
 @dataclass
