@@ -79,6 +79,18 @@ def decayed_sums(
     return InterestMatrix(clock=clock, n_events=np.bincount(rows, minlength=n_rows), **out)
 
 
+def first_occurrences(rows: np.ndarray, items: np.ndarray, ts: np.ndarray,
+                      types: np.ndarray) -> np.ndarray:
+    """Mask of the first of each repeated (row, item, time, type) event: a redelivered
+    event counts once, as in the live state."""
+    _, type_code = np.unique(np.asarray(types, dtype=str), return_inverse=True)
+    keys = np.rec.fromarrays([rows, items, ts, type_code.ravel()])
+    _, first = np.unique(keys, return_index=True)
+    keep = np.zeros(len(rows), dtype=bool)
+    keep[first] = True
+    return keep
+
+
 def history_interest(histories: Histories, item_vectors: np.ndarray,
                      config: InterestConfig | None = None) -> InterestMatrix:
     """Interest sums of every history row, each at its own latest event time."""
@@ -93,7 +105,7 @@ def history_interest(histories: Histories, item_vectors: np.ndarray,
     ts = np.concatenate(histories.timestamps).astype(np.float64)
     types = np.concatenate(histories.event_types)
     values = np.concatenate(histories.values)
-    keep = ~pd.DataFrame({"r": rows, "i": items, "t": ts, "e": types}).duplicated().to_numpy()
+    keep = first_occurrences(rows, items, ts, types)
     weights = cfg.event_weights(types[keep], values[keep])
     return decayed_sums(rows[keep], len(histories), items[keep], item_vectors, ts[keep],
                         weights, cfg)

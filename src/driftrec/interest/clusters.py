@@ -26,10 +26,15 @@ def kmeans(x: np.ndarray, k: int, weights: np.ndarray | None = None, *, seed: in
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     g = x @ x.T if gram is None else gram
     labels = _kmeans_labels(g, k, w, seed, iters)
+    return _centroids(x, w, labels), labels
+
+
+def _centroids(x: np.ndarray, w: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Unit weighted mean of each cluster's rows."""
     sums = np.zeros((int(labels.max()) + 1, x.shape[1]))
     np.add.at(sums, labels, x * w[:, None])
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return sums / np.maximum(norms, 1e-12), labels
+    return sums / np.maximum(norms, 1e-12)
 
 
 def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int,
@@ -111,7 +116,7 @@ def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: 
         s = silhouette(x, labels, g)
         if s > best_s:
             best_s = s
-            best = (*kmeans(x, k, w, seed=seed, gram=g), s)
+            best = (_centroids(x, w, labels), labels, s)
     return best
 
 

@@ -91,6 +91,8 @@ class ContentRecommender(Recommender):
         self.popularity = np.zeros(0, dtype=np.float32)
         self.item_counts = np.zeros(0, dtype=np.float32)
         self._proxy: sp.csr_matrix | None = None
+        self._cold = np.zeros(0, dtype=np.int64)
+        self._cold_rows: sp.csr_matrix | None = None
         self.transfer_index: TransferIndex | None = None
 
     # -- training -------------------------------------------------------------------
@@ -151,6 +153,9 @@ class ContentRecommender(Recommender):
         """Training engagement counts -> popularity, with cold items imputed from text."""
         self.item_counts = np.asarray(counts, dtype=np.float32)
         self._proxy = self._cold_proxy()
+        # the proxy is the identity on warm items: only cold items' rows need a product
+        self._cold = np.flatnonzero(self.item_counts <= 0)
+        self._cold_rows = self._proxy[self._cold]
         raw = np.log1p(self.item_counts)
         raw = np.asarray(self._proxy @ raw).ravel()
         self.popularity = (raw / max(raw.max(), 1e-9)).astype(np.float32)
@@ -227,7 +232,10 @@ class ContentRecommender(Recommender):
         if transfer.shape[1] < len(v):  # items added after fitting: nobody engaged yet
             transfer = np.pad(transfer, ((0, 0), (0, len(v) - transfer.shape[1])))
         # cold items take the neighbour engagement of their nearest warm items
-        out["transfer"] = np.asarray((self._proxy @ transfer.T).T, dtype=np.float32)
+        proxied = np.array(transfer, dtype=np.float32)
+        if len(self._cold):
+            proxied[:, self._cold] = np.asarray((self._cold_rows @ transfer.T).T)
+        out["transfer"] = proxied
         out["n_events"] = np.asarray(n_events, dtype=np.int64)
         return out
 
