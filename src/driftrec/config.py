@@ -25,6 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from driftrec.feedback.config import FeedbackConfig
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -85,7 +87,7 @@ class Settings(BaseSettings):
     """Everything the service reads from its environment."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore",
-                                      protected_namespaces=())
+                                      protected_namespaces=(), env_nested_delimiter="__")
 
     database_url: str = "sqlite:///./driftrec.db"
     api_keys_read: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -123,6 +125,9 @@ class Settings(BaseSettings):
     compute_threads: int = 1
     #: Seconds before user segments are rebuilt (in the background) from stored states.
     segment_refresh_s: float = 600.0
+    #: The feedback loop: impressions, labels and the online update of the fused model's
+    #: weights (``docs/feedback.md``; ``DRIFTREC_FEEDBACK__ENABLED=false`` turns learning off).
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @field_validator("api_keys_read", "api_keys_admin", mode="before")
     @classmethod

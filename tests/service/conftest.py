@@ -11,9 +11,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import ADMIN_KEY, make_settings_for, synthetic_items, train_bundle
+from service_helpers import (
+    ADMIN_KEY,
+    make_settings_for,
+    synthetic_events,
+    synthetic_items,
+    train_bundle,
+)
 
+from driftrec.data.dataset import Dataset
+from driftrec.models.bundle import save_bundle
+from driftrec.models.registry import create_model
+from driftrec.recommend.encoding import HashingEncoder
 from driftrec.service import create_app
+from driftrec.text import item_texts
+
+SMALL_SEQUENCE = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
+                      warmup_steps=1, threads=1, valid_users=0, max_epochs=4)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +38,19 @@ def items_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_bundle(tmp_path_factory.mktemp("model") / "itemknn", neighbours=20)
+
+
+@pytest.fixture(scope="session")
+def fused_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fused model (sequence + content + priors) trained on the synthetic catalogue,
+    with the hashing encoder, as a bundle."""
+    items = synthetic_items()
+    ds = Dataset.from_frames(synthetic_events(items, n_users=48), items)
+    emb = HashingEncoder().encode(item_texts(ds.items))
+    model = create_model("fused", encoder="hashing", sequence=SMALL_SEQUENCE, holdout_users=48,
+                         hard_negatives=5, random_negatives=5)
+    model.fit(ds, item_embeddings=emb)
+    return save_bundle(model, ds, tmp_path_factory.mktemp("fused") / "fused")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,33 +6,14 @@ import json
 
 import pandas as pd
 import pytest
-from service_helpers import post_events, synthetic_events, synthetic_items
+from service_helpers import post_events
 from typer.testing import CliRunner
 
 from driftrec.cli import app
-from driftrec.data.dataset import Dataset
 from driftrec.data.schema import USER_ID
-from driftrec.models.bundle import CATALOGUE_DIR, save_bundle
-from driftrec.models.registry import create_model
-from driftrec.recommend.encoding import HashingEncoder
-from driftrec.text import item_texts
+from driftrec.models.bundle import CATALOGUE_DIR
 
 pytestmark = pytest.mark.slow
-
-SEQ = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
-           warmup_steps=1, threads=1, valid_users=0, max_epochs=4)
-
-
-@pytest.fixture(scope="module")
-def fused_dir(tmp_path_factory):
-    items = synthetic_items()
-    ds = Dataset.from_frames(synthetic_events(items, n_users=48), items)
-    emb = HashingEncoder().encode(item_texts(ds.items))
-    model = create_model("fused", encoder="hashing", sequence=SEQ, holdout_users=48,
-                         hard_negatives=5, random_negatives=5)
-    model.fit(ds, item_embeddings=emb)
-    return save_bundle(model, ds, tmp_path_factory.mktemp("fused") / "fused")
-
 
 def test_fused_model_serves_and_scores_new_items(make_client, fused_dir):
     writer = make_client(model=None)

@@ -124,7 +124,8 @@ def test_a_service_without_model_or_items_answers_empty_lists(make_client):
     assert client.get("/v1/users/u/recommendations").json()["items"] == []
     post_events(client, {"user_id": "u", "item_id": "not-yet-in-catalogue"})
     body = client.get("/v1/users/u/recommendations").json()
-    assert body == {"user_id": "u", "model_version": "none", "items": []}
+    assert body == {"user_id": "u", "model_version": "none", "items": [],
+                    "recommendation_id": None}  # an empty list is not an impression
     assert client.post("/v1/recommendations/query", json={"query": "x"}).json()["items"] == []
     assert client.get("/v1/users/u/profile").json()["history_length"] == 1
     assert client.get("/v1/users/u/interest-history").json()["points"][0]["drift"] == 0.0

@@ -145,7 +145,7 @@ def test_delete_and_export_user(store_url):
     exported = store.export_user(key)
     assert [e["item_id"] for e in exported["events"]] == ["a"]
     assert exported["interest_state"] == {"n": 1, "items": ["a"]}
-    assert store.delete_user(key) == {"events": 1, "states": 1}
+    assert store.delete_user(key) == {"events": 1, "states": 1, "impressions": 0}
     assert store.export_user(key)["events"] == []
     assert store.count_events() == 1
 

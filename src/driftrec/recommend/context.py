@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class UserContext:
     seen: set[str] = field(default_factory=set)
     revision: str | None = None
     #: The model's scores for this exact context, by model version (see the engine).
-    model_scores: dict[str, np.ndarray | None] = field(default_factory=dict)
+    model_scores: dict[str, Any] = field(default_factory=dict)
 
     @property
     def vector(self) -> np.ndarray | None:

@@ -28,6 +28,9 @@ import numpy as np
 from scipy.special import expit
 
 from driftrec.data.dataset import Histories
+from driftrec.feedback.update import Weights
+from driftrec.models.base import Recommender
+from driftrec.models.fusion import CANDIDATES, FusedRecommender
 from driftrec.recommend import reasons as why
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.context import ContextCache, UserContext, empty_context
@@ -52,6 +55,63 @@ class Recommendation:
     source: str
     title: str
     reasons: list[str] = field(default_factory=list)
+    #: The standardised signals the fused model scored this item on (what an impression
+    #: records for the feedback loop); None for items another rule placed.
+    features: list[float] | None = None
+
+
+@dataclass
+class OnlineWeights:
+    """The active weights version learned online, for one model version."""
+
+    model_version: str
+    version: int
+    weights: Weights
+
+
+@dataclass
+class ModelScores:
+    """The model's view of one user context, kept with the context.
+
+    For the fused model it also keeps the standardised signals of its candidate items, so
+    that weights learned online re-rank them without recomputing anything.
+    """
+
+    scores: np.ndarray
+    candidates: np.ndarray | None = None
+    features: np.ndarray | None = None
+
+    def with_weights(self, weights: Weights | None) -> np.ndarray:
+        """Scores under ``weights`` (None: the model's own, exactly as offline)."""
+        if weights is None or self.candidates is None or self.features is None:
+            return self.scores
+        out = self.scores.copy()
+        out[self.candidates] = weights.logits(self.features).astype(np.float32)
+        return out
+
+    def candidate_rows(self) -> dict[int, int]:
+        if self.candidates is None:
+            return {}
+        return {int(c): r for r, c in enumerate(self.candidates)}
+
+
+def model_scores(model: Recommender, history: Histories) -> ModelScores | None:
+    """Score one history (None when every item scores alike: nothing to say)."""
+    if isinstance(model, FusedRecommender):
+        feats = model.features(history)
+        scores = np.asarray(model.score_features(feats), dtype=np.float32)[0]
+        mask = feats.get(CANDIDATES)
+        candidates = (np.flatnonzero(mask[0]) if mask is not None
+                      else np.arange(model.n_items))
+        x = np.stack([np.asarray(feats[s][0, candidates], dtype=np.float64)
+                      for s in model.signals], axis=1)
+        result = ModelScores(scores, candidates, (x - model.mean) / model.scale)
+    else:
+        result = ModelScores(np.asarray(model.score(history), dtype=np.float32)[0])
+    finite = np.isfinite(result.scores)
+    if not finite.any() or result.scores[finite].max() <= result.scores[finite].min():
+        return None
+    return result
 
 
 @dataclass
@@ -114,6 +174,8 @@ class RecommendationEngine:
         self._pop_array: tuple[tuple, np.ndarray] | None = None
         self._pop_version: str | None = None
         self._lock = threading.Lock()
+        #: Weights learned online for the served fused model (None: its offline weights).
+        self.online_weights: OnlineWeights | None = None
 
     # -- shared state ---------------------------------------------------------------
     def universe(self) -> _Universe:
@@ -180,24 +242,19 @@ class RecommendationEngine:
         return vecs, has, hidden
 
     # -- scoring --------------------------------------------------------------------
-    def _model_scores(self, loaded: LoadedModel, ctx: UserContext) -> np.ndarray | None:
+    def _model_scores(self, loaded: LoadedModel, ctx: UserContext) -> ModelScores | None:
         """The model's scores over its items for this user's history, or None when it has
         nothing to say about the user (every item scored alike).
 
         Computed once per user revision and model version and kept with the context: the
         user's next event (in any process) gives a new revision and a fresh computation.
         """
-        cached = ctx.model_scores.get(loaded.version)
-        if cached is not None or loaded.version in ctx.model_scores:
-            return cached
+        if loaded.version in ctx.model_scores:
+            return ctx.model_scores[loaded.version]
         row = loaded.user_rows.get(ctx.user_key, -1)
-        scores = np.asarray(loaded.model.score(model_history(loaded, ctx.events, row)),
-                            dtype=np.float32)[0]
-        finite = np.isfinite(scores)
-        if not finite.any() or scores[finite].max() <= scores[finite].min():
-            scores = None
-        ctx.model_scores[loaded.version] = scores
-        return scores
+        result = model_scores(loaded.model, model_history(loaded, ctx.events, row))
+        ctx.model_scores[loaded.version] = result
+        return result
 
     def segment_of(self, ctx: UserContext) -> tuple[Segments | None, int]:
         segs = self.segments.get() if self.segments is not None else None
@@ -219,9 +276,13 @@ class RecommendationEngine:
             source[:] = "query"
             return score, source
         loaded = self.models.current
-        model_part = self._model_scores(loaded, ctx) if loaded is not None else None
-        if model_part is not None:
-            return self._model_ranking(u, model_part, vecs, has, uvec, loaded.source)
+        ms = self._model_scores(loaded, ctx) if loaded is not None else None
+        if ms is not None:
+            online = self.online_weights
+            weights = online.weights if online is not None and \
+                online.model_version == loaded.version else None
+            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec,
+                                       loaded.source)
         if uvec is not None:
             content = self.new_item_weight * np.clip(vecs @ uvec, 0.0, None)
             score = np.where(has, content, score)
@@ -306,6 +367,13 @@ class RecommendationEngine:
             shown = expit(score)  # the fused score is log-odds: show P(relevant)
         recs = [Recommendation(str(u.ids[i]), float(shown[i]), str(source[i]),
                                self.catalogue.title(str(u.ids[i]))) for i in picked]
+        ms = ctx.model_scores.get(loaded.version) if loaded is not None else None
+        if query_vec is None and ms is not None and ms.features is not None:
+            row_of = ms.candidate_rows()
+            for rec, i in zip(recs, picked, strict=True):
+                r = row_of.get(int(u.model_col[i]))
+                if r is not None and rec.source == loaded.source:
+                    rec.features = ms.features[r].tolist()
         if explain:
             self._explain(recs, u, ctx, vecs, has, query, segment)
         return recs

@@ -10,12 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import driftrec
 from driftrec.config import Settings, load_settings
 from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from driftrec.service.routes import admin, events, health, items, query, segments, users
+from driftrec.service.validation import error_body, field_errors, http_error
 from driftrec.text import TextEncoder
 from driftrec.web.routes import router as web_router
 
@@ -27,14 +29,6 @@ Every event moves the user's interest at once; the next recommendation reflects 
 Reads need an API key with the read or admin role, writes an admin key (`X-API-Key`).
 User ids are pseudonymised before they are stored.
 """
-
-
-def _field_message(errors: list[dict]) -> str:
-    parts = []
-    for err in errors[:5]:
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def app_from_environment() -> FastAPI:
@@ -56,6 +50,7 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        core.start_background()
         yield
         core.close()
 
@@ -66,16 +61,15 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": errors, "message": _field_message(errors)},
-                            status_code=422)
+        return JSONResponse(error_body(field_errors(exc.errors())), status_code=422)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database error: %s", exc.orig.__class__.__name__)
         return JSONResponse({"detail": "the database is unavailable; retry later"},
-                            status_code=503, headers={"Retry-After": "1"})
+                            status_code=503, headers={"Retry-After": health.RETRY_AFTER_S})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

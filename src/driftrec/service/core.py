@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +21,20 @@ import pandas as pd
 
 from driftrec.config import Settings
 from driftrec.data.schema import ITEM_ID
+from driftrec.feedback.loop import FeedbackLoop
+from driftrec.feedback.update import Weights
 from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
 from driftrec.recommend.models import LoadedModel, ModelHolder, load_model, training_users
-from driftrec.recommend.pipeline import RecommendationEngine
+from driftrec.recommend.pipeline import OnlineWeights, Recommendation, RecommendationEngine
 from driftrec.recommend.profile import Projection
 from driftrec.recommend.segments import SegmentIndex
 from driftrec.service.ingest import GroupCommitter
 from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
+from driftrec.store.feedback import ACTIVE_WEIGHTS, Impression, get_weights, impression_row
 from driftrec.store.store import StateUpdater
 from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
@@ -81,6 +85,8 @@ class ServiceCore:
             popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments,
             context_cache_users=settings.context_cache_users)
         self.writer = GroupCommitter(self.store, self.state_updater)
+        self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
+        self._weights_key: str | None = None
         self.started_at = time.time()
 
     # -- start-up -------------------------------------------------------------------
@@ -196,7 +202,12 @@ class ServiceCore:
         else:
             log.warning("no model configured: serving content and popularity only")
 
+    def start_background(self) -> None:
+        """Start the work a running service does besides answering (the feedback loop)."""
+        self.feedback.start()
+
     def close(self) -> None:
+        self.feedback.stop()
         self.writer.close()
         self.store.close()
 
@@ -206,6 +217,8 @@ class ServiceCore:
         meta = self.store.meta_values()
         if int(meta.get("item_seq", 0)) != self.catalogue.seq:
             self.catalogue.sync(self.store)
+        if meta.get(ACTIVE_WEIGHTS) != self._weights_key:
+            self._load_weights(meta.get(ACTIVE_WEIGHTS))
         active = meta.get("active_model")
         current = self.models.current
         if active and (current is None or current.version != active):
@@ -218,6 +231,32 @@ class ServiceCore:
                             self.models.swap(self._prepare(load_model(found[1])))
                         except Exception as exc:
                             log.warning("cannot switch to model %s: %s", found[0], exc)
+
+    def _load_weights(self, key: str | None) -> None:
+        """Serve the active online weights version (the one every process serves)."""
+        row = None
+        if key is not None:
+            with self.store.engine.connect() as conn:
+                row = get_weights(conn, int(key))
+        self.engine.online_weights = None if row is None else OnlineWeights(
+            row.model_version, row.version,
+            Weights(np.asarray(row.coef), row.intercept, row.updates))
+        self._weights_key = key
+
+    def record_impression(self, user_key: str, recs: list[Recommendation]) -> str:
+        """Durably record a served list (what the feedback loop learns from); returns its
+        ``recommendation_id``."""
+        recommendation_id = uuid.uuid4().hex
+        online = self.engine.online_weights
+        current = self.models.current
+        version = current.version if current is not None else "none"
+        weights_version = online.version if online is not None and \
+            online.model_version == version else 0
+        row = impression_row(Impression(
+            recommendation_id, user_key, time.time(), version, weights_version,
+            [(r.item_id, pos, r.features) for pos, r in enumerate(recs)]))
+        self.writer.submit([], None, [row])
+        return recommendation_id
 
     @property
     def interest_config(self) -> InterestConfig:

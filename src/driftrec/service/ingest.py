@@ -1,4 +1,6 @@
-"""Group commit: concurrent event requests share one transaction and one fsync.
+"""Group commit: concurrent writes share one transaction and one fsync.
+
+Writes are events (``POST /v1/events``) and impressions (the lists the service served).
 
 Each request hands its events to :class:`GroupCommitter` and waits. One writer thread takes
 everything queued, writes it with :meth:`Store.add_event_groups` (events plus the users'
@@ -23,7 +25,7 @@ from driftrec.store.store import StateUpdater
 
 log = logging.getLogger(__name__)
 
-_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], Future]
+_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], list[dict], Future]
 
 #: Most requests one transaction takes (bounds the work a failure has to redo).
 MAX_GROUPS = 64
@@ -46,17 +48,19 @@ class GroupCommitter:
         self.requests = 0
 
     def submit(self, events: Sequence[NewEvent],
-               text_vectors: Mapping[str, np.ndarray] | None = None) -> tuple[int, int]:
+               text_vectors: Mapping[str, np.ndarray] | None = None,
+               impressions: Sequence[dict] = ()) -> tuple[int, int]:
         """Store ``events`` durably; returns ``(accepted, duplicates)`` once committed.
 
         ``text_vectors`` are the embeddings of the events' texts (encoded by the caller,
-        outside the writer). Raises what the store raised for this request (e.g.
+        outside the writer); ``impressions`` are served lists to record in the same
+        transaction. Raises what the store raised for this request (e.g.
         ``EventIdConflict``).
         """
         if not self._thread.is_alive():
             raise RuntimeError("the event writer has stopped")
         done: Future = Future()
-        self._queue.put((events, dict(text_vectors or {}), done))
+        self._queue.put((events, dict(text_vectors or {}), list(impressions), done))
         return done.result()
 
     def close(self) -> None:
@@ -82,19 +86,21 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Request]) -> None:
         vectors: dict[str, np.ndarray] = {}
-        for _, vecs, _ in batch:
+        impressions: list[dict] = []
+        for _, vecs, shown, _ in batch:
             vectors.update(vecs)
+            impressions.extend(shown)
         try:
-            outcomes = self.store.add_event_groups([events for events, _, _ in batch],
-                                                   self.make_updater(vectors))
+            outcomes = self.store.add_event_groups([events for events, _, _, _ in batch],
+                                                   self.make_updater(vectors), impressions)
         except BaseException as exc:  # the whole transaction failed: tell every request
             log.warning("event commit of %d requests failed: %s", len(batch), exc)
-            for _, _, done in batch:
+            for *_, done in batch:
                 done.set_exception(exc)
             return
         self.commits += 1
         self.requests += len(batch)
-        for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+        for (*_, done), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:

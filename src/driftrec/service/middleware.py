@@ -45,6 +45,12 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def _field_error(loc: str, msg: str, kind: str) -> dict:
+    """The API's error body (``driftrec.service.validation.error_body``) for one field."""
+    return {"detail": [{"loc": loc.split("."), "msg": msg, "type": kind}],
+            "message": f"{loc}: {msg}"}
+
+
 class BodyLimitMiddleware:
     """Rejects bodies over ``max_bytes`` with 413 before the handler sees them."""
 
@@ -56,16 +62,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = {"detail": f"request body exceeds max_body_bytes={self.max_bytes}",
-                   "field": "body"}
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.max_bytes
-            except ValueError:
-                await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+        message = _field_error("body", f"request body exceeds max_body_bytes={self.max_bytes}",
+                               "too_large")
+        lengths = {v.strip() for k, v in scope.get("headers") or [] if k == b"content-length"}
+        if lengths:
+            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+                # not a length (or several): the body's end is unknown, so nothing is read
+                await _send_json(send, 400, _field_error(
+                    "header.content-length", "must be one non-negative whole number of bytes",
+                    "invalid_header"))
                 return
-            if too_big:
+            if int(next(iter(lengths))) > self.max_bytes:
                 await _send_json(send, 413, message)
                 return
         received = 0

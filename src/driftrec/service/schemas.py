@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from driftrec.service.validation import Attributes, CleanStr
+
 #: Hard upper bounds; ``Settings`` limits must not exceed these.
 MAX_ID = 256
 MAX_TEXT = 20_000
@@ -16,7 +18,7 @@ MAX_BATCH = 10_000
 MAX_K = 1000
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
 
-ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID, examples=["u1"])]
+ExternalId = Annotated[CleanStr, Field(min_length=1, max_length=MAX_ID, examples=["u1"])]
 
 
 def parse_timestamp(value: Any) -> int:
@@ -55,13 +57,17 @@ class EventIn(BaseModel):
     timestamp: int | float | str | None = Field(
         None, description="unix seconds or ISO-8601; defaults to the time of receipt",
         examples=[1700000000])
-    text: str | None = Field(None, max_length=MAX_TEXT,
-                             description="a search query or review that came with the event")
-    event_id: str | None = Field(None, min_length=1, max_length=MAX_ID,
+    text: CleanStr | None = Field(None, max_length=MAX_TEXT,
+                                  description="a search query or review that came with the event")
+    recommendation_id: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$",
+        description="the recommendation_id of the served list this event answers (explicit "
+                    "attribution for the feedback loop)")
+    event_id: CleanStr | None = Field(None, min_length=1, max_length=MAX_ID,
                                  description="client id; a repeated id is not stored twice",
                                  examples=["e-123"])
 
-    @field_validator("timestamp")
+    @field_validator("timestamp", mode="before")
     @classmethod
     def _ts(cls, value: Any) -> int | None:
         return None if value is None else parse_timestamp(value)
@@ -95,13 +101,16 @@ class Recommendations(BaseModel):
     user_id: str | None = Field(None, examples=["u1"])
     model_version: str = Field(examples=["itemknn-3f2a9c1b7d0e"])
     items: list[RecommendedItem]
+    recommendation_id: str | None = Field(
+        None, examples=["9f1c2b7e4d5a4c3b8a716f0e2d3c4b5a"],
+        description="id of this served list; send it back on events it led to")
 
 
 class QueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "query": "slow-burning sci-fi about memory", "user_id": "u1", "k": 10}]})
 
-    query: str = Field(min_length=1, max_length=MAX_TEXT)
+    query: CleanStr = Field(min_length=1, max_length=MAX_TEXT)
     user_id: ExternalId | None = None
     k: int = Field(10, ge=1, le=MAX_K)
     exclude_seen: bool = True
@@ -114,9 +123,9 @@ class ItemIn(BaseModel):
         "title": "Blade Runner (1982)", "text": "A blade runner hunts replicants.",
         "attributes": {"genres": ["Sci-Fi", "Noir"], "year": 1982}}]})
 
-    title: str = Field("", max_length=MAX_TEXT)
-    text: str = Field("", max_length=MAX_TEXT)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    title: CleanStr = Field("", max_length=MAX_TEXT)
+    text: CleanStr = Field("", max_length=MAX_TEXT)
+    attributes: Attributes = Field(default_factory=dict)
     hidden: bool = False
 
 
@@ -152,7 +161,7 @@ class SimilarItems(BaseModel):
 class ReloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_dir: str | None = Field(None, max_length=4096,
+    model_dir: CleanStr | None = Field(None, max_length=4096,
                                   description="folder to load; default: the configured one")
 
 
@@ -251,3 +260,20 @@ class SegmentsOut(BaseModel):
     k: int | None = None
     silhouette: float | None = None
     segments: list[SegmentOut]
+
+
+class FusionWeightsOut(BaseModel):
+    version: int = Field(description="0: the model's offline weights")
+    reason: str = Field(examples=["update"])
+    weights: dict[str, float]
+    updates: int
+    created_at: float | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class FusionOut(BaseModel):
+    model_version: str
+    enabled: bool = Field(description="whether the loop learns (DRIFTREC_FEEDBACK__ENABLED)")
+    offline: dict[str, float] | None = Field(description="the trained model's weights")
+    current: FusionWeightsOut | None
+    previous: list[FusionWeightsOut]

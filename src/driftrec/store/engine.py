@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def _json_dumps(value: object) -> str:
@@ -44,8 +45,12 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        # A server that does not answer fails a connection attempt after this many seconds
+        # (the service then answers 503) instead of the system's TCP timeout, minutes.
+        connect_args = ({} if "connect_timeout" in parsed.query
+                        else {"connect_timeout": PG_CONNECT_TIMEOUT_S})
         return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                             **JSON_OPTIONS)
+                             connect_args=connect_args, **JSON_OPTIONS)
     raise StoreConfigError(
         f"DATABASE_URL backend {backend!r} is not supported; use sqlite:///path.db or "
         f"postgresql+psycopg://user@host:5432/db"

@@ -27,6 +27,7 @@ LEGACY_EVENT_KEYS = "legacy_event_keys"
 def _v1_initial(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.meta, t.events, t.items, t.user_state,
                                         t.model_versions])
+    # later versions' tables are created by their own migrations
 
 
 def _v2_event_fingerprint(conn: Connection) -> None:
@@ -53,10 +54,19 @@ def _v3_state_revision(conn: Connection) -> None:
                           "NOT NULL DEFAULT ''"))
 
 
+def _v4_feedback(conn: Connection) -> None:
+    """Impressions, online fusion weights, and explicit attribution on events."""
+    columns = {c["name"] for c in inspect(conn).get_columns(t.events.name)}
+    if "recommendation_id" not in columns:
+        conn.execute(text("ALTER TABLE events ADD COLUMN recommendation_id VARCHAR(32)"))
+    t.metadata.create_all(conn, tables=[t.impressions, t.fusion_weights])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
     (3, "a revision token per user state", _v3_state_revision),
+    (4, "impressions, online fusion weights, attribution", _v4_feedback),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -26,6 +26,8 @@ class NewEvent:
     #: False when the service filled in ``timestamp`` (time of receipt): a retry then
     #: carries another timestamp, so it must not count towards the payload's fingerprint.
     client_timestamp: bool = True
+    #: The served list this event answers (explicit attribution for the feedback loop).
+    recommendation_id: str | None = None
 
     def fingerprint(self) -> str:
         """Digest of what the client sent for this event, to tell a retry (same payload)

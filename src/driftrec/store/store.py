@@ -61,6 +61,11 @@ class Store:
         with self._write_lock, self.engine.connect().execution_options(write=True) as conn:
             yield conn
 
+    def transaction(self):
+        """A write transaction's connection (``with store.transaction() as conn,
+        conn.begin(): ...``), queued like every other write of this process."""
+        return self._write()
+
     def _insert(self, table):
         return (postgresql.insert(table) if self.dialect == "postgresql"
                 else sqlite.insert(table))
@@ -103,23 +108,31 @@ class Store:
         return outcome
 
     def add_event_groups(self, groups: Sequence[Sequence[NewEvent]],
-                         update_state: StateUpdater | None = None
+                         update_state: StateUpdater | None = None,
+                         impressions: Sequence[dict[str, Any]] = ()
                          ) -> list[tuple[int, int] | EventIdConflict]:
         """Several requests' events in one transaction (group commit: one fsync for all).
 
         Each group is all-or-nothing: a group that reuses an ``event_id`` gets its
         :class:`EventIdConflict` and the transaction is redone without it, so one bad
         request never costs another its events. Each user's state row is locked while it
-        is updated, so concurrent writers do not lose each other's updates.
+        is updated, so concurrent writers do not lose each other's updates. ``impressions``
+        (rows of the ``impressions`` table: served lists) are committed in the same
+        transaction.
         """
         outcomes: list[tuple[int, int] | EventIdConflict | None] = [None] * len(groups)
         pending = [i for i, g in enumerate(groups) if g]
         for i, g in enumerate(groups):
             if not g:
                 outcomes[i] = (0, 0)
+        if not pending and impressions:
+            with self._write() as conn, conn.begin():
+                conn.execute(t.impressions.insert(), list(impressions))
         while pending:
             try:
                 with self._write() as conn, conn.begin():
+                    if impressions:
+                        conn.execute(t.impressions.insert(), list(impressions))
                     counts = self._add_groups(conn, [groups[i] for i in pending],
                                               update_state)
             except _GroupConflict as conflict:
@@ -149,7 +162,7 @@ class Store:
                     "event_key": event_key, "fingerprint": fingerprint,
                     "user_key": key, "item_id": ev.item_id, "event_type": ev.event_type,
                     "value": _float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
-                    "received_at": now,
+                    "received_at": now, "recommendation_id": ev.recommendation_id,
                 }
                 new_id = conn.execute(self._stmt.insert_event, row).scalar_one_or_none()
                 if new_id is None:
@@ -266,7 +279,9 @@ class Store:
                                     ).rowcount
             n_state = conn.execute(delete(t.user_state)
                                    .where(t.user_state.c.user_key == user_key)).rowcount
-        return {"events": int(n_events), "states": int(n_state)}
+            n_shown = conn.execute(delete(t.impressions)
+                                   .where(t.impressions.c.user_key == user_key)).rowcount
+        return {"events": int(n_events), "states": int(n_state), "impressions": int(n_shown)}
 
     def export_user(self, user_key: str) -> dict[str, Any]:
         """Everything stored about one user (for a data-subject access request)."""

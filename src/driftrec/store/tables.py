@@ -55,6 +55,8 @@ events = Table(
     Column("text", Text, nullable=True),
     Column("received_at", BigInteger, nullable=False),
     Column("fingerprint", String(64), nullable=True),
+    #: The served list this event answers, when the client says so (explicit attribution).
+    Column("recommendation_id", String(32), nullable=True),
     Index("ix_events_user_ts", "user_key", "ts", "id"),
     Index("ix_events_item", "item_id"),
 )
@@ -93,4 +95,34 @@ model_versions = Table(
     Column("path", Text, nullable=False),
     Column("name", String(100), nullable=False),
     Column("loaded_at", BigInteger, nullable=False),
+)
+
+#: What a served list showed (one row per response): the feedback loop's impressions.
+impressions = Table(
+    "impressions",
+    metadata,
+    Column("recommendation_id", String(32), primary_key=True),
+    Column("user_key", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("model_version", String(200), nullable=False),
+    Column("weights_version", Integer, nullable=False),
+    #: ``[[item_id, position, [standardised features] or null], ...]`` in list order.
+    Column("items", JSON, nullable=False),
+    Column("labelled", Boolean, nullable=False, default=False),
+    Index("ix_impressions_user", "user_key", "created_at"),
+    Index("ix_impressions_due", "labelled", "created_at"),
+)
+
+#: Versions of the fused model's weights W learned online; the active one is in ``meta``.
+fusion_weights = Table(
+    "fusion_weights",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("model_version", String(200), nullable=False),
+    Column("coef", JSON, nullable=False),
+    Column("intercept", Float, nullable=False),
+    Column("updates", Integer, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("stats", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
 )

@@ -6,10 +6,11 @@ from fastapi import HTTPException, Path, Request
 
 from driftrec.service.core import ServiceCore
 from driftrec.service.schemas import MAX_ID
+from driftrec.service.validation import NUL_FREE
 
-UserId = Path(min_length=1, max_length=MAX_ID, description="the caller's user id",
-              examples=["u1"])
-ItemId = Path(min_length=1, max_length=MAX_ID, examples=["i9"])
+UserId = Path(min_length=1, max_length=MAX_ID, pattern=NUL_FREE,
+              description="the caller's user id", examples=["u1"])
+ItemId = Path(min_length=1, max_length=MAX_ID, pattern=NUL_FREE, examples=["i9"])
 
 
 def core(request: Request) -> ServiceCore:

@@ -41,7 +41,8 @@ def post_events(batch: EventBatch, request: Request,
             value=None if e.value is None else float(e.value),
             timestamp=now if e.timestamp is None else int(e.timestamp),
             text=e.text or None, event_id=e.event_id,
-            client_timestamp=e.timestamp is not None))
+            client_timestamp=e.timestamp is not None,
+            recommendation_id=e.recommendation_id))
     try:
         accepted, duplicates = c.ingest(events)
     except EventIdConflict as conflict:

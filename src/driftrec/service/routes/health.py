@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
+#: Seconds a client (or load balancer) should wait before asking again after a 503.
+RETRY_AFTER_S = "1"
 
 
 @router.get("/health/live", summary="The process is up")
@@ -33,7 +35,8 @@ def ready(request: Request) -> JSONResponse:
         "missing" if wants_model else "none configured")
     ok = checks["database"] == "ok" and checks["model"] != "missing"
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+                        status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": RETRY_AFTER_S})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

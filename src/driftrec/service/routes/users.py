@@ -51,10 +51,13 @@ def recommendations(
     item and ``reasons`` why, in words."""
     check_id(c, "path.user_id", user_id)
     check_k(c, k)
-    recs = c.engine.recommend(c.store.user_key(user_id), k, exclude_seen=exclude_seen,
-                              diversity=diversity, explain=explain)
+    key = c.store.user_key(user_id)
+    recs = c.engine.recommend(key, k, exclude_seen=exclude_seen, diversity=diversity,
+                              explain=explain)
     count_sources(request, recs)
-    return Recommendations(user_id=user_id, model_version=c.model_version, items=as_items(recs))
+    recommendation_id = c.record_impression(key, recs) if recs else None
+    return Recommendations(user_id=user_id, model_version=c.model_version, items=as_items(recs),
+                           recommendation_id=recommendation_id)
 
 
 @router.get("/{user_id}/profile", response_model=Profile,

@@ -1,0 +1,164 @@
+"""Storage of the feedback loop: impressions, attributed events and fusion weight versions.
+
+Everything here runs inside a transaction the caller opened with :meth:`Store._write`
+(labelling reads and writes must be one transaction so that two processes never label the
+same impression or update the weights from the same base twice).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from driftrec.store import tables as t
+from driftrec.store.records import StoredEvent
+
+#: Meta key of the active fusion weights version.
+ACTIVE_WEIGHTS = "fusion_weights"
+
+
+@dataclass
+class Impression:
+    recommendation_id: str
+    user_key: str
+    created_at: float
+    model_version: str
+    weights_version: int
+    #: ``(item_id, position, standardised features or None)`` in list order.
+    items: list[tuple[str, int, list[float] | None]]
+
+
+@dataclass
+class WeightsRow:
+    version: int
+    model_version: str
+    coef: list[float]
+    intercept: float
+    updates: int
+    reason: str
+    stats: dict[str, Any]
+    created_at: float
+
+
+def impression_row(imp: Impression) -> dict[str, Any]:
+    return {"recommendation_id": imp.recommendation_id, "user_key": imp.user_key,
+            "created_at": imp.created_at, "model_version": imp.model_version,
+            "weights_version": imp.weights_version,
+            "items": [list(i) for i in imp.items], "labelled": False}
+
+
+def due_impressions(conn: Connection, closed_before: float, limit: int) -> list[Impression]:
+    """Unlabelled impressions whose attribution window has closed, oldest first, locked
+    (other processes skip them)."""
+    stmt = (select(t.impressions).where(~t.impressions.c.labelled
+                                        & (t.impressions.c.created_at < closed_before))
+            .order_by(t.impressions.c.created_at).limit(limit))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [Impression(r.recommendation_id, r.user_key, float(r.created_at), r.model_version,
+                       int(r.weights_version), [tuple(i) for i in r._mapping["items"]])
+            for r in conn.execute(stmt)]
+
+
+def attributed_events(conn: Connection, imp: Impression, window_s: float
+                      ) -> list[StoredEvent]:
+    """Events attributed to ``imp`` (see :mod:`driftrec.feedback.labels` for the rule)."""
+    e = t.events.c
+    shown = {i[0] for i in imp.items}
+    start, end = math.floor(imp.created_at), imp.created_at + window_s
+    rows = conn.execute(
+        select(e.item_id, e.event_type, e.value, e.ts, e.text, e.id, e.received_at,
+               e.recommendation_id)
+        .where((e.user_key == imp.user_key)
+               & ((e.recommendation_id == imp.recommendation_id)
+                  | ((e.recommendation_id.is_(None)) & (e.received_at >= start)
+                     & (e.received_at <= end))))).all()
+    rows = [r for r in rows if r.item_id in shown]
+    implicit = [r for r in rows if r.recommendation_id is None]
+    later: dict[str, list[float]] = {}
+    if implicit:
+        # an implicit event belongs to the latest impression that showed its item before it
+        for other in conn.execute(select(t.impressions.c.created_at, t.impressions.c["items"])
+                                  .where((t.impressions.c.user_key == imp.user_key)
+                                         & (t.impressions.c.created_at > imp.created_at)
+                                         & (t.impressions.c.created_at <= end))):
+            for item in other._mapping["items"]:
+                later.setdefault(item[0], []).append(float(other.created_at))
+    out = []
+    for r in rows:
+        # receipt times are whole seconds: a later list in the same second came first
+        if r.recommendation_id is None and any(
+                math.floor(ts) <= r.received_at for ts in later.get(r.item_id, [])):
+            continue
+        out.append(StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id))
+    return out
+
+
+def mark_labelled(conn: Connection, ids: list[str]) -> None:
+    if ids:
+        conn.execute(update(t.impressions).where(t.impressions.c.recommendation_id.in_(ids))
+                     .values(labelled=True))
+
+
+def prune_impressions(conn: Connection, older_than: float, max_rows: int) -> int:
+    """Delete impressions past retention (age, then the oldest beyond ``max_rows``)."""
+    n = conn.execute(delete(t.impressions).where(t.impressions.c.created_at < older_than)
+                     ).rowcount
+    total = conn.execute(select(func.count()).select_from(t.impressions)).scalar_one()
+    if total > max_rows:
+        cutoff = conn.execute(select(t.impressions.c.created_at)
+                              .order_by(t.impressions.c.created_at.desc())
+                              .offset(max_rows).limit(1)).scalar_one_or_none()
+        if cutoff is not None:
+            n += conn.execute(delete(t.impressions)
+                              .where(t.impressions.c.created_at <= cutoff)).rowcount
+    return int(n)
+
+
+def active_weights(conn: Connection, model_version: str, *, lock: bool = False
+                   ) -> WeightsRow | None:
+    """The active online weights if they belong to ``model_version`` (None: offline W)."""
+    stmt = select(t.meta.c.value).where(t.meta.c.key == ACTIVE_WEIGHTS)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    value = conn.execute(stmt).scalar_one_or_none()
+    if value is None:
+        return None
+    row = get_weights(conn, int(value))
+    return row if row is not None and row.model_version == model_version else None
+
+
+def get_weights(conn: Connection, version: int) -> WeightsRow | None:
+    r = conn.execute(select(t.fusion_weights).where(t.fusion_weights.c.version == version)
+                     ).one_or_none()
+    if r is None:
+        return None
+    return WeightsRow(int(r.version), r.model_version, list(r.coef), float(r.intercept),
+                      int(r.updates), r.reason, dict(r.stats), float(r.created_at))
+
+
+def recent_weights(conn: Connection, limit: int = 20) -> list[WeightsRow]:
+    rows = conn.execute(select(t.fusion_weights.c.version)
+                        .order_by(t.fusion_weights.c.version.desc()).limit(limit)).scalars()
+    return [w for w in (get_weights(conn, int(v)) for v in rows) if w is not None]
+
+
+def write_weights(conn: Connection, row: WeightsRow) -> int:
+    """Store a new weights version and make it the active one; returns its number."""
+    latest = conn.execute(select(func.max(t.fusion_weights.c.version))).scalar_one()
+    version = int(latest or 0) + 1
+    conn.execute(t.fusion_weights.insert().values(
+        version=version, model_version=row.model_version, coef=row.coef,
+        intercept=row.intercept, updates=row.updates, reason=row.reason, stats=row.stats,
+        created_at=row.created_at))
+    exists = conn.execute(select(t.meta.c.key).where(t.meta.c.key == ACTIVE_WEIGHTS)
+                          ).one_or_none()
+    if exists is None:
+        conn.execute(t.meta.insert().values(key=ACTIVE_WEIGHTS, value=str(version)))
+    else:
+        conn.execute(update(t.meta).where(t.meta.c.key == ACTIVE_WEIGHTS)
+                     .values(value=str(version)))
+    return version

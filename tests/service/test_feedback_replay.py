@@ -1,0 +1,51 @@
+"""The feedback replay protocol runs through the serving code and learns online."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from service_helpers import make_settings_for
+
+from driftrec.evaluation.feedback_replay import popularity_drift, refit_weights, replay
+from driftrec.service.core import ServiceCore
+
+pytestmark = pytest.mark.slow
+
+
+def later_events(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    topics = ["crime", "space", "comedy"]
+    return pd.DataFrame({
+        "user_id": [f"train-{rng.integers(0, 12)}" for _ in range(n)],
+        "item_id": [f"{topics[i % 3]}-{rng.integers(0, 8)}" for i in range(n)],
+        "timestamp": np.arange(n) + 5000, "event_type": "click", "value": 1.0,
+        "text": None})
+
+
+def test_frozen_online_and_refit_replays(fused_dir, tmp_path):
+    results = {}
+    rows = None
+    for variant in ("frozen", "online", "refit"):
+        core = ServiceCore(make_settings_for(f"sqlite:///{tmp_path / variant}.db", fused_dir))
+        try:
+            fixed = refit_weights(rows) if variant == "refit" else None
+            results[variant] = replay(core, later_events(), variant,
+                                      online=variant == "online", fixed=fixed, batch=10,
+                                      progress=False)
+        finally:
+            core.close()
+        if variant == "frozen":
+            rows = results[variant].rows
+    assert results["frozen"].updates == 0 and results["online"].updates == 6
+    assert len(rows[1]) > 0 and set(np.unique(rows[1])) <= {0, 1}
+    assert results["online"].update_us_per_row > 0
+    for r in results.values():
+        assert 0 <= r.summary()["HR@10"] <= 1
+
+
+def test_the_simulated_drift_moves_items_towards_recent_favourites():
+    events = later_events(200)
+    drifted = popularity_drift(events, share=1.0, window=50, top=3)
+    assert drifted["item_id"].nunique() < events["item_id"].nunique()
+    assert (drifted["user_id"] == events["user_id"]).all()
