@@ -1,1 +1,2 @@
-"""A small dashboard (server-rendered Jinja2, no build step): users' interest and segments."""
+"""The dashboard: server-rendered Jinja2 pages with Plotly charts (overview, users,
+segments, items, search), served under ``/dashboard`` by the service."""

@@ -1,0 +1,69 @@
+"""Dashboard fixtures: the service tests' synthetic catalogue and item-kNN model, apps on
+SQLite and PostgreSQL (``postgres_url`` from the root ``conftest.py``), clients that log in
+like a browser does."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+
+from service_helpers import ADMIN_KEY, make_settings_for, train_bundle
+
+from driftrec.service import create_app
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_bundle(tmp_path_factory.mktemp("model") / "itemknn", neighbours=20)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'driftrec.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., TestClient]]:
+    """Factory for clients of fresh apps on this test's database (admin key by default)."""
+    clients: list[TestClient] = []
+
+    def make(*, key: str | None = ADMIN_KEY, model: Path | None = model_dir,
+             **overrides) -> TestClient:
+        app = create_app(make_settings_for(database_url, model, **overrides))
+        client = TestClient(app, headers={"X-API-Key": key} if key else {})
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(make_client: Callable[..., TestClient]) -> TestClient:
+    """An API client with the admin key."""
+    return make_client()
+
+
+@pytest.fixture
+def browser_like(api: TestClient) -> Callable[[str], TestClient]:
+    """A client of the same app with no key header that logs in through the form, as a
+    browser does (the key then travels in the cookie only)."""
+
+    def login(key: str) -> TestClient:
+        client = TestClient(api.app)
+        response = client.post("/dashboard/login", data={"api_key": key},
+                               follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard"
+        return client
+
+    return login
