@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     max_k: int = 200
 
     # -- serving --------------------------------------------------------------------
-    #: Most recent events per user the model scores from.
-    history_length: int = 200
+    #: Most recent events per user the model scores from. The default covers every real
+    #: history, so the service scores exactly what offline evaluation scores (the sequence
+    #: model itself reads its last ``max_len`` items; the interest signals read them all).
+    history_length: int = 10_000
     #: Weight of content similarity for items the model does not know (new items).
     new_item_weight: float = 0.8
     #: Users whose context (recent events, interest state) each process keeps in memory,

@@ -9,7 +9,7 @@ the offline harness, so the two figures differ only where serving differs from t
 Differences by design: the service excludes every item in the user's stored history, so a
 target the user had already interacted with cannot be hit (offline never excludes a
 target; MovieLens has one rating per user and item, so this does not arise there), and the
-model sees the user's last ``history_length`` events (200 by default).
+model sees the user's last ``history_length`` events (10,000 by default: all of them).
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def model_history(loaded: LoadedModel, events: list[StoredEvent], user_row: int 
         users=np.array([user_row], dtype=np.int64),
         items=[np.array([loaded.item_pos[e.item_id] for e in known], dtype=np.int64)],
         timestamps=[np.array([e.timestamp for e in known], dtype=np.int64)],
-        values=[np.array([1.0 if e.value is None else e.value for e in known],
+        values=[np.array([np.nan if e.value is None else e.value for e in known],
                          dtype=np.float32)],
         event_types=[np.array([e.event_type for e in known], dtype=object)],
     )
@@ -157,7 +157,7 @@ class RecommendationEngine:
     """Answers recommendation, similar-item and free-text queries for one service process."""
 
     def __init__(self, store: Store, catalogue: Catalogue, models: ModelHolder, *,
-                 history_length: int = 200, new_item_weight: float = 0.8,
+                 history_length: int = 10_000, new_item_weight: float = 0.8,
                  popularity_ttl_s: float = 10.0,
                  segments: SegmentIndex | None = None, context_cache_users: int = 4096
                  ) -> None:
