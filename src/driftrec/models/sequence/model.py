@@ -120,7 +120,7 @@ class SequenceRecommender(Recommender):
             raise RuntimeError(f"{self.name} is not fitted: call fit() or load() first")
         return self.net
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, histories: Histories, batch_size: int = 512) -> np.ndarray:
         """Scores over the catalogue from the last ``max_len`` known items of each history."""
         net = self._require_net()
