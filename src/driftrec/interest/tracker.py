@@ -1,8 +1,9 @@
-"""Live interest for a whole catalogue and user base: item vectors, text encoding, states.
+"""Interest states of a whole user base in memory, for library use and benchmarks.
 
-The tracker is what serving holds in memory: it turns an incoming event into the vectors
-:func:`update` needs (the item's text embedding, the embedding of any query or review on
-the event) and applies it. Items added with :meth:`add_items` are usable at once.
+The tracker turns an incoming event into the vectors :func:`update` needs (the item's text
+embedding, the embedding of any query or review on the event) and applies it; items added
+with :meth:`add_items` are usable at once. The service does not use it: it keeps states in
+its store and moves them with the same :func:`update` (``driftrec.recommend.interest``).
 """
 
 from __future__ import annotations
