@@ -67,3 +67,26 @@ def browser_like(api: TestClient) -> Callable[[str], TestClient]:
         return client
 
     return login
+
+
+@pytest.fixture(scope="session")
+def fused_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny fused model (sequence + content + priors) on the synthetic catalogue, with the
+    hashing encoder, as a bundle: the overview shows its fusion weights."""
+    from service_helpers import synthetic_events, synthetic_items
+
+    from driftrec.data.dataset import Dataset
+    from driftrec.models.bundle import save_bundle
+    from driftrec.models.registry import create_model
+    from driftrec.recommend.encoding import HashingEncoder
+    from driftrec.text import item_texts
+
+    items = synthetic_items()
+    ds = Dataset.from_frames(synthetic_events(items, n_users=48), items, name="synthetic")
+    sequence = {"hidden": 16, "n_layers": 1, "n_heads": 1, "max_len": 12, "batch_size": 16,
+                "lr": 1e-2, "warmup_steps": 1, "threads": 1, "valid_users": 0,
+                "max_epochs": 4}
+    model = create_model("fused", encoder="hashing", sequence=sequence, holdout_users=48,
+                         hard_negatives=5, random_negatives=5)
+    model.fit(ds, item_embeddings=HashingEncoder().encode(item_texts(ds.items)))
+    return save_bundle(model, ds, tmp_path_factory.mktemp("fused") / "fused")

@@ -286,3 +286,17 @@ def test_quantiles_from_histogram_buckets():
     assert _quantile(buckets, 0.95) == pytest.approx(0.91)
     assert _quantile([(0.1, 0.0), (float("inf"), 3.0)], 0.5) == pytest.approx(0.1)
     assert _quantile([], 0.5) == 0.0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_overview_shows_the_fused_models_weights(make_client, fused_dir):
+    api = make_client(model=fused_dir)
+    post_events(api, *history("u1", ["space-0", "space-1"]))
+    page = api.get("/dashboard")
+    weights = figures(page.text)["weights"]["data"][0]
+    names = list(weights["y"])
+    assert "bias" in names and len(names) >= 3
+    expected = api.app.state.core.models.current.model.weights()
+    assert dict(zip(names, values(weights["x"]).tolist(), strict=True)) == pytest.approx(
+        expected)
+    assert "fused" in visible_text(page.text)

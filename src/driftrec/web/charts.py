@@ -21,9 +21,9 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 
 #: One colour per event type, stable across pages (others cycle through the rest).
-EVENT_COLOURS = {"rating": "#4c78a8", "view": "#9ecae9", "click": "#72b7b2",
-                 "like": "#54a24b", "purchase": "#e45756", "cart": "#f58518",
-                 "search": "#b279a2", "review": "#eeca3b", "skip": "#9d755d"}
+EVENT_COLOURS = {"rating": "#72b7b2", "view": "#eeca3b", "click": "#f58518",
+                 "like": "#54a24b", "purchase": "#e45756", "cart": "#ff9da6",
+                 "search": "#b279a2", "review": "#9d755d", "skip": "#7f7f7f"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
            "#ff9da6", "#9d755d", "#bab0ac"]
 LONG_COLOUR, SHORT_COLOUR = "#1f3b73", "#e4572e"
@@ -122,7 +122,7 @@ def latency_bars(routes: Sequence[str], p50_ms: Sequence[float], p95_ms: Sequenc
                hovertemplate="%{y}<br>p95 %{x:.1f} ms<extra></extra>"),
     ]
     return _figure(traces, max(220, 60 + 34 * len(routes)), barmode="group",
-                   xaxis_title="latency (ms, from the service's histogram)",
+                   xaxis={"title": "latency (ms, log scale)", "type": "log"},
                    yaxis={"automargin": True, "autorange": "reversed"},
                    margin={"l": 8, "r": 16, "t": 16, "b": 40})
 
@@ -168,19 +168,23 @@ def trajectory_map(background: Mapping[str, Any], times: np.ndarray,
             marker={"size": 7, "color": event_colour(event_type, i), "opacity": 0.8,
                     "line": {"width": 0.5, "color": "white"}},
             hovertemplate="%{text}<extra>" + text(event_type) + "</extra>"))
-    for name, xy, colour, dash in (("long-term interest", long_xy, LONG_COLOUR, "solid"),
-                                   ("short-term interest", short_xy, SHORT_COLOUR, "dot")):
+    order = np.linspace(0.25, 1.0, len(when)) if len(when) else np.zeros(0)
+    paths = (("short-term interest", short_xy, SHORT_COLOUR,
+              {"width": 1, "dash": "dot"}, {"size": 3, "color": SHORT_COLOUR}, 0.55),
+             ("long-term interest", long_xy, LONG_COLOUR, {"width": 2.5},
+              # darker as time goes on, so the direction of travel shows
+              {"size": 5, "color": order, "colorscale": "Blues", "cmin": 0, "cmax": 1}, 1.0))
+    for name, xy, colour, line, marker, opacity in paths:
         traces.append(go.Scatter(
             x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=name, text=when,
-            line={"color": colour, "width": 2, "dash": dash},
-            marker={"size": 4, "color": colour},
+            line={"color": colour, **line}, marker=marker, opacity=opacity,
             hovertemplate="%{text}<extra>" + name + "</extra>"))
         finite = np.flatnonzero(np.isfinite(xy[:, 0]))
         if len(finite):
             last = finite[-1]
             traces.append(go.Scatter(
                 x=[xy[last, 0]], y=[xy[last, 1]], mode="markers", showlegend=False,
-                marker={"size": 14, "color": colour, "symbol": "star",
+                marker={"size": 15, "color": colour, "symbol": "star",
                         "line": {"width": 1, "color": "white"}},
                 text=[f"{name} now"], hovertemplate="%{text}<extra></extra>"))
     return _figure(traces, 520, hovermode="closest", legend={"orientation": "h", "y": -0.12},
@@ -189,8 +193,9 @@ def trajectory_map(background: Mapping[str, Any], times: np.ndarray,
 
 
 def drift_line(times: np.ndarray, drift: np.ndarray) -> go.Figure:
-    trace = go.Scatter(x=to_datetimes(times), y=drift, mode="lines+markers",
-                       line={"color": "#4c78a8", "width": 1.5}, marker={"size": 3},
+    trace = go.Scatter(x=to_datetimes(times), y=drift,
+                       mode="lines+markers" if len(drift) <= 60 else "lines",
+                       line={"color": "#4c78a8", "width": 1.5}, marker={"size": 4},
                        hovertemplate="%{x}<br>drift %{y:.3f}<extra></extra>")
     return _figure([trace], 240, yaxis_title="drift = 1 − cos(short, long)")
 

@@ -36,9 +36,12 @@ from driftrec.web import charts, queries
 log = logging.getLogger(__name__)
 
 MAX_REPLAY = 5000  #: most recent events a user page replays
-MAX_PATH_POINTS = 600  #: interest-path points drawn (evenly sampled, the last one kept)
-MAX_EVENT_POINTS = 800  #: event markers drawn on the map (the most recent)
-MAX_BACKGROUND = 4000  #: catalogue items drawn behind the path (evenly sampled)
+# What a chart draws is bounded, so that a browser draws a page in well under a second
+# whatever the user's history or the catalogue's size (SVG costs per point).
+MAX_PATH_POINTS = 250  #: interest-path and drift points (evenly sampled, the last one kept)
+MAX_EVENT_POINTS = 300  #: event markers drawn on the map (the most recent)
+MAX_BACKGROUND = 1500  #: catalogue items drawn behind the path (evenly sampled)
+MAX_SHARE_POINTS = 200
 SHARE_WINDOW = 25  #: events a topic share is taken over
 MAX_SHARE_TOPICS = 8
 RECENT_EVENTS = 20
@@ -427,7 +430,7 @@ class Views:
             "drift": charts.embed(charts.drift_line(times[path], rep.drift[path])),
         }
         if rep.share_topics:
-            idx = sample_indices(len(times), 300)
+            idx = sample_indices(len(times), MAX_SHARE_POINTS)
             out["shares"] = charts.embed(charts.topic_shares(
                 times[idx], {t: rep.shares[idx, k] for k, t in enumerate(rep.share_topics)}))
         return out
