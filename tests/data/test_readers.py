@@ -112,3 +112,20 @@ def test_duplicates_threshold_and_kcore(tmp_path: Path) -> None:
     assert report.dropped["2-core filter (users/items with fewer than 2 events)"] == 1
     kept = sorted(zip(dataset.events["user_id"], dataset.events["item_id"], strict=True))
     assert kept == [("1", "a"), ("1", "b"), ("2", "a"), ("2", "b")]
+
+
+def test_a_blank_value_stays_missing(tmp_path: Path) -> None:
+    """A blank cell is no value (NaN), as an API event without "value": not 1, not 0."""
+    path = write(tmp_path / "e.csv", "user,item,time,event_type,value\n"
+                                     "u1,i1,1,rating,4\nu1,i2,2,rating,\nu1,i3,3,click,  \n")
+    events, report = read_events(path)
+    assert events["value"].iloc[0] == 4.0
+    assert events["value"].iloc[1:].isna().all()
+    assert report.rows_out == 3 and not report.dropped
+    with pytest.raises(DataError, match="not a number"):
+        read_events(write(tmp_path / "bad.csv", "user,item,value\nu1,i1,lots\n"), strict=True)
+    # the dataset keeps it missing; without a value column every value is missing
+    ds, _ = load_dataset(path)
+    assert ds.events["value"].isna().tolist() == [False, True, True]
+    no_value, _ = load_dataset(write(tmp_path / "no_value.csv", "user,item\nu1,i1\n"))
+    assert no_value.events["value"].isna().all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -65,6 +66,27 @@ def posted(tmp_path: Path, model_dir: Path) -> TestClient:
         post_events(client, event)
     yield client
     client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def posted_by(tmp_path: Path, model_dir: Path):
+    """Factory: a service on a SQLite file of its own that got ``events`` by
+    ``POST /v1/events``, one event per request, in the given order."""
+    made = []
+
+    def make(events: list[dict]) -> SimpleNamespace:
+        path = tmp_path / f"posted-{len(made)}.db"
+        client = TestClient(create_app(make_settings_for(f"sqlite:///{path}", model_dir)),
+                            headers={"X-API-Key": ADMIN_KEY})
+        client.__enter__()
+        made.append(client)
+        for event in events:
+            post_events(client, event)
+        return SimpleNamespace(client=client, events=events)
+
+    yield make
+    for client in made:
+        client.__exit__(None, None, None)
 
 
 def test_import_gives_what_posting_the_events_one_by_one_gives(make_client, posted, tmp_path):
@@ -198,3 +220,37 @@ def test_serve_imports_before_it_serves(tmp_path, model_dir, monkeypatch):
     store = Store(db, SECRET)
     assert store.get_state(store.user_key("u3"))[1] == 1
     store.close()
+
+
+# Ratings without a value: a blank cell in a file and an API event without "value" both
+# mean "no value", which counts with the event type's weight (1 for a rating), not as a
+# one-star rating (0.1) nor as zero.
+NO_VALUES = [("u1", "space-0", "rating", 5.0, 1000), ("u1", "space-1", "rating", None, 1100),
+             ("u1", "crime-0", "click", None, 1200), ("u1", "space-2", "rating", None, 1300)]
+
+
+@pytest.mark.parametrize("layout", ["blank cells", "no value column"])
+def test_missing_values_mean_the_same_in_a_file_and_through_the_api(
+        make_client, posted_by, tmp_path, layout):
+    api = posted_by([{k: v for k, v in zip(("user_id", "item_id", "event_type", "value",
+                                            "timestamp"), row, strict=True) if v is not None}
+                     for row in NO_VALUES])
+    frame = pd.DataFrame(NO_VALUES, columns=["user_id", "item_id", "event_type", "value",
+                                             "timestamp"])
+    if layout == "no value column":
+        frame = frame.drop(columns=["value"])
+        api = posted_by([{k: v for k, v in e.items() if k != "value"}
+                         for e in api.events])
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False)  # None is written as an empty cell
+    assert ",," in path.read_text() or layout == "no value column"
+    client = make_client()
+    import_events(client.app.state.core, path)
+
+    state, n_events, events = stored(client, "u1")
+    assert (state, n_events, events) == stored(api.client, "u1")
+    expected = [5.0, None, None, None] if layout == "blank cells" else [None] * 4
+    assert [e[2] for e in events] == expected
+    # the valueless rating counts with the rating weight (1.0), not as one star (0.1)
+    weights = {row[0]: row[4] for row in state["recent"]}
+    assert weights["space-1"] == weights["space-2"] == pytest.approx(1.0)

@@ -80,7 +80,8 @@ def validate_events(
 
     ``raw`` holds the schema columns as strings and ``_line``, the 1-based source line.
     Columns named in ``keep`` that ``raw`` has (e.g. ``_line``, ``event_id``) are passed
-    through unchanged. Values are ``float32`` unless ``value_dtype`` says otherwise.
+    through unchanged. Values are ``float32`` unless ``value_dtype`` says otherwise; a blank
+    value stays missing (NaN).
     """
     report = CleaningReport(source=source, rows_in=len(raw))
     lines = raw[LINE].to_numpy() if LINE in raw.columns else np.arange(2, len(raw) + 2)
@@ -112,11 +113,12 @@ def validate_events(
         flag(ts.isna().to_numpy(), TIMESTAMP, "not unix seconds or ISO-8601")
         out[TIMESTAMP] = ts.fillna(0).astype(np.int64)
     if VALUE in raw.columns:
+        # A blank value is missing (NaN), as an API event without "value": a rating without
+        # a value then counts with its type's weight, not as a rating of 1 or 0.
         val = pd.to_numeric(raw[VALUE], errors="coerce")
-        blank = raw[VALUE].isna() | (raw[VALUE].astype(str).str.strip() == "")
-        val = val.where(~blank, 1.0)
-        flag((val.isna() | ~np.isfinite(val.fillna(0))).to_numpy(), VALUE, "not a number")
-        out[VALUE] = val.fillna(0).astype(value_dtype)
+        blank = (raw[VALUE].isna() | (raw[VALUE].astype(str).str.strip() == "")).to_numpy()
+        flag((~blank & ~np.isfinite(val.to_numpy(dtype=np.float64))), VALUE, "not a number")
+        out[VALUE] = val.where(~blank, np.nan).astype(value_dtype)
     if EVENT_TYPE in raw.columns:
         out[EVENT_TYPE] = raw[EVENT_TYPE].astype("string").str.strip().str.lower().fillna("")
     if TEXT in raw.columns:
@@ -154,7 +156,8 @@ def drop_unknown_items(
 def apply_rating_threshold(
     events: pd.DataFrame, threshold: float, report: CleaningReport
 ) -> pd.DataFrame:
-    """Keep only events with ``value >= threshold`` (explicit ratings to implicit feedback)."""
+    """Keep only events with ``value >= threshold`` (explicit ratings to implicit feedback);
+    events without a value are kept (they are not low ratings)."""
     low = events[VALUE] < threshold
     report.drop(f"value below threshold {threshold:g}", int(low.sum()))
     return events.loc[~low].reset_index(drop=True)

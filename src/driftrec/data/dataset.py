@@ -54,9 +54,10 @@ def normalise_events(events: pd.DataFrame) -> pd.DataFrame:
         events[EVENT_TYPE].astype(str).to_numpy() if EVENT_TYPE in events.columns
         else DEFAULT_EVENT_TYPE
     )
+    # no value column: every value is missing (NaN), as for API events without "value"
     out[VALUE] = (
         events[VALUE].to_numpy(dtype=np.float32) if VALUE in events.columns
-        else np.float32(1.0)
+        else np.float32(np.nan)
     )
     out[TEXT] = events[TEXT].to_numpy(dtype=object) if TEXT in events.columns else None
     return out[list(EVENT_COLUMNS)].reset_index(drop=True)

@@ -145,7 +145,8 @@ def build_states(
     users, rows = np.unique(ev[USER_ID].astype(str).to_numpy(), return_inverse=True)
     ts = ev[TIMESTAMP].to_numpy(dtype=np.float64)
     types = ev[EVENT_TYPE].astype(str).to_numpy()
-    values = ev[VALUE].to_numpy(dtype=np.float64) if VALUE in ev.columns else np.ones(len(ev))
+    values = (ev[VALUE].to_numpy(dtype=np.float64) if VALUE in ev.columns
+              else np.full(len(ev), np.nan))  # missing: the type's weight
     table = [np.asarray(item_vectors, dtype=np.float64)]
     r_all, s_all, t_all, w_all = [], [], [], []
     has_item = src >= 0

@@ -3,8 +3,10 @@
 Weights: an event's weight is its type's weight times a value factor. For ratings the
 factor maps the rating linearly so that ``rating_max`` counts 1 and ``rating_pivot``
 counts 0, clipped below at ``min_rating_factor``. The default (pivot 1, floor 0.1) makes
-low ratings count little: 5 stars 1.0, 3 stars 0.5, 1 star 0.1; a rating-less log
-(value 1 everywhere) then weighs every event alike. Setting ``rating_pivot=2`` and
+low ratings count little: 5 stars 1.0, 3 stars 0.5, 1 star 0.1. A missing value (None from
+the API, NaN from a file's blank cell or absent column) means no factor: the event counts
+with its type's weight, so a rating-less log weighs its ratings alike. Setting
+``rating_pivot=2`` and
 ``min_rating_factor=-0.5`` makes 1-star ratings push interest *away* from the item.
 Other event types ignore ``value`` (often a price or a quantity, not a preference).
 """

@@ -206,12 +206,16 @@ def _check_reused_ids(frame: pd.DataFrame, path: str) -> None:
                     field=EVENT_ID)
 
 
+def _value(value: Any) -> float | None:
+    """A file's value as the API has it: missing (a blank cell, NaN) is None."""
+    return None if value is None or value != value else float(value)
+
+
 def _event(row: dict[str, Any]) -> NewEvent:
-    value = row.get(VALUE)
     return NewEvent(
         user_id=str(row[USER_ID]), item_id=str(row[ITEM_ID]),
         event_type=str(row[EVENT_TYPE]),
-        value=None if value is None else float(value),
+        value=_value(row.get(VALUE)),
         timestamp=int(row[TIMESTAMP]), text=row.get(TEXT), event_id=row.get(EVENT_ID))
 
 
@@ -232,7 +236,8 @@ def _user_groups(frame: pd.DataFrame) -> tuple[Iterator[tuple[str, list[NewEvent
         c: frame[c].to_numpy(dtype=object)[order]
         for c in (USER_ID, ITEM_ID, EVENT_TYPE, TEXT, EVENT_ID) if c in frame.columns}
     tss = ts[order]
-    values = frame[VALUE].to_numpy(dtype=np.float64)[order] if VALUE in frame.columns else None
+    values = ([_value(v) for v in frame[VALUE].to_numpy(dtype=np.float64)[order].tolist()]
+              if VALUE in frame.columns else None)
     none: list[None] = [None] * int(max(ends - starts, default=0))
 
     def groups() -> Iterator[tuple[str, list[NewEvent]]]:
@@ -241,7 +246,7 @@ def _user_groups(frame: pd.DataFrame) -> tuple[Iterator[tuple[str, list[NewEvent
             items = cols[ITEM_ID][a:b].tolist()
             types = cols[EVENT_TYPE][a:b].tolist()
             times = tss[a:b].tolist()
-            vals = values[a:b].tolist() if values is not None else none[:n]
+            vals = values[a:b] if values is not None else none[:n]
             texts = cols[TEXT][a:b].tolist() if TEXT in cols else none[:n]
             ids = cols[EVENT_ID][a:b].tolist() if EVENT_ID in cols else none[:n]
             user = str(cols[USER_ID][a])
