@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -16,8 +16,14 @@ import driftrec
 from driftrec.config import Settings, load_settings
 from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from driftrec.service.openapi import document_error_answers
 from driftrec.service.routes import admin, events, health, items, query, segments, users
-from driftrec.service.validation import error_body, field_errors, http_error
+from driftrec.service.validation import (
+    error_body,
+    field_errors,
+    http_error,
+    no_unknown_query_parameters,
+)
 from driftrec.text import TextEncoder
 from driftrec.web.routes import router as web_router
 
@@ -77,9 +83,12 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
         log.error("unhandled error in %s %s", request.method, route, exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    for module in (events, users, items, query, segments, admin, health):
-        app.include_router(module.router)
+    strict_query = [Depends(no_unknown_query_parameters)]
+    for module in (events, users, items, query, segments, admin):
+        app.include_router(module.router, dependencies=strict_query)
+    app.include_router(health.router)
     app.include_router(web_router)
+    document_error_answers(app)
     # the last added runs first: metrics see every answer, the body limit's 413s included
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -54,9 +54,10 @@ class EventIn(BaseModel):
     event_type: str = Field("click", min_length=1, max_length=32,
                             pattern=r"^[a-z][a-z0-9_]*$", examples=["click"])
     value: float | None = Field(None, allow_inf_nan=False, ge=-1e9, le=1e9, examples=[1.0])
-    timestamp: int | float | str | None = Field(
-        None, description="unix seconds or ISO-8601; defaults to the time of receipt",
-        examples=[1700000000])
+    timestamp: (Annotated[int, Field(ge=0, le=MAX_TIMESTAMP)]
+                | Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)] | str | None) = Field(
+        None, description="unix seconds, or an ISO-8601 date-time from 1970 to 9999 "
+        "(naive means UTC); defaults to the time of receipt", examples=[1700000000])
     text: CleanStr | None = Field(None, max_length=MAX_TEXT,
                                   description="a search query or review that came with the event")
     recommendation_id: str | None = Field(

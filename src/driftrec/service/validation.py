@@ -18,10 +18,10 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Union
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
-from pydantic import Field, PlainValidator, StringConstraints
+from pydantic import BaseModel, Field, PlainValidator, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import TypeAliasType
 
@@ -50,12 +50,12 @@ def _text_problem(value: str) -> str | None:
 
 # What attributes may hold, for the OpenAPI schema (the validator below enforces it, and
 # the depth the schema cannot express).
-_AttributeValue = TypeAliasType(  # type: ignore[misc]
+AttributeValue = TypeAliasType(  # type: ignore[misc]
     "AttributeValue",
     Union[  # noqa: UP007 - a recursive alias needs the Union form
         bool,
         Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)],
-        float, CleanStr, None, list["AttributeValue"], dict[CleanStr, "AttributeValue"]],
+        float, CleanStr, list["AttributeValue"], dict[CleanStr, "AttributeValue"], None],
 )
 
 
@@ -99,7 +99,7 @@ def check_attributes(value: Any) -> dict[str, Any]:
 
 #: Item attributes: an object of JSON values, checked by :func:`check_attributes`.
 Attributes = Annotated[dict[str, Any], PlainValidator(
-    check_attributes, json_schema_input_type=dict[CleanStr, _AttributeValue])]
+    check_attributes, json_schema_input_type=dict[CleanStr, AttributeValue])]
 
 
 # -- error bodies ---------------------------------------------------------------------
@@ -141,3 +141,37 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
                 return JSONResponse(error_body([{"loc": ["body"], "msg": message,
                                                  "type": "json_invalid"}]), status_code=422)
     return await http_exception_handler(request, exc)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", "events", 0, "timestamp"]])
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer: ``detail`` names the offending field(s) (a list,
+    for bad input) or says what went wrong (a string); ``message`` sums the list up."""
+
+    detail: list[FieldError] | str
+    message: str | None = Field(None, examples=["body.events.0.timestamp: ..."])
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def no_unknown_query_parameters(request: Request) -> None:
+    """An API request naming a query parameter its route does not take gets 422 naming it
+    (as unknown body fields do): a misspelt ``?kk=5`` is not silently ignored."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    unknown = sorted({k for k in request.query_params if k not in known})
+    if unknown:
+        raise HTTPException(422, detail=[{"loc": ["query", k], "msg": "unknown query parameter",
+                                          "type": "extra_forbidden"} for k in unknown])

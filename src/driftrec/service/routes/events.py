@@ -10,12 +10,15 @@ from driftrec.service.auth import require_admin
 from driftrec.service.core import ServiceCore
 from driftrec.service.routes.deps import check_id, check_text, core, reject
 from driftrec.service.schemas import EventBatch, EventsAccepted
+from driftrec.service.validation import ErrorOut
 from driftrec.store import EventIdConflict, NewEvent
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 
 @router.post("/events", response_model=EventsAccepted, dependencies=[Depends(require_admin)],
+             responses={409: {"model": ErrorOut, "description": "an event_id reused by its "
+                              "user for a different event; nothing was stored"}},
              summary="Record one or many events")
 def post_events(batch: EventBatch, request: Request,
                 c: ServiceCore = Depends(core)) -> EventsAccepted:

@@ -19,7 +19,11 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="The service can answer requests")
+@router.get("/health/ready", summary="The service can answer requests", responses={
+    503: {"description": "the database does not answer, or the configured model is not "
+                         "loaded", "headers": {"Retry-After": {
+                             "description": "seconds to wait before asking again",
+                             "required": True, "schema": {"type": "integer"}}}}})
 def ready(request: Request) -> JSONResponse:
     """Ready when the database answers and a configured model is loaded."""
     core = request.app.state.core

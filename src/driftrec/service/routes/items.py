@@ -17,8 +17,10 @@ from driftrec.service.schemas import (
     ItemsUpserted,
     SimilarItems,
 )
+from driftrec.service.validation import ErrorOut
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no such item"}}
 
 
 def _item_out(c: ServiceCore, item_id: str) -> ItemOut:
@@ -61,13 +63,13 @@ def post_items(batch: ItemBatch, c: ServiceCore = Depends(core)) -> ItemsUpserte
 
 
 @router.get("/{item_id}", response_model=ItemOut, dependencies=[Depends(require_read)],
-            summary="Read an item")
+            responses=NOT_FOUND, summary="Read an item")
 def get_item(item_id: str = ItemId, c: ServiceCore = Depends(core)) -> ItemOut:
     return _item_out(c, item_id)
 
 
 @router.delete("/{item_id}", response_model=ItemOut, dependencies=[Depends(require_admin)],
-               summary="Hide an item")
+               responses=NOT_FOUND, summary="Hide an item")
 def delete_item(item_id: str = ItemId, c: ServiceCore = Depends(core)) -> ItemOut:
     """Hides the item from every recommendation; events that name it are kept."""
     if not c.hide_item(item_id):
@@ -76,7 +78,8 @@ def delete_item(item_id: str = ItemId, c: ServiceCore = Depends(core)) -> ItemOu
 
 
 @router.get("/{item_id}/similar", response_model=SimilarItems,
-            dependencies=[Depends(require_read)], summary="Items with similar text")
+            dependencies=[Depends(require_read)], responses=NOT_FOUND,
+            summary="Items with similar text")
 def similar(item_id: str = ItemId, k: int = Query(10, ge=1, le=MAX_K),
             c: ServiceCore = Depends(core)) -> SimilarItems:
     check_k(c, k)
