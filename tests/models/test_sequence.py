@@ -195,6 +195,28 @@ def test_ctrl_c_keeps_the_best_weights(monkeypatch):
     assert np.isfinite(model.score(Histories.from_item_lists([[1, 2]]))).all()
 
 
+def test_training_ends_with_the_best_checkpoint_not_the_last(monkeypatch):
+    """Validation NDCG peaks at the second of five checks: the model comes back with the
+    weights it had at that check, not those of the last epoch (nor the initial ones)."""
+    scripted = iter([0.1, 0.5, 0.2, 0.3, 0.25])
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def scripted_ndcg(net, holdout, max_len):
+        seen.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(training_module, "holdout_ndcg", scripted_ndcg)
+    model = SASRec(**{**TINY, "valid_users": 10, "eval_every": 1, "max_epochs": 5,
+                      "patience": 10, "stall_limit": 0})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    assert len(seen) == 5 and model.report.best_epoch == 2
+    assert model.report.best_ndcg10 == 0.5
+    final = model.net.state_dict()
+    assert all(torch.equal(final[k], seen[1][k]) for k in final)  # the epoch-2 weights
+    assert not all(torch.equal(final[k], seen[-1][k]) for k in final)  # not the last ones
+
+
 def test_chunked_softmax_loss_equals_plain_cross_entropy():
     from driftrec.models.sequence.loss import softmax_cross_entropy
 

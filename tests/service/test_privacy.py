@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 from service_helpers import post_events
 from sqlalchemy import text
 
@@ -57,3 +58,50 @@ def test_metrics_name_route_templates_not_user_ids(client):
     body = client.get("/metrics").text
     assert 'route="/v1/users/{user_id}/recommendations"' in body
     assert RAW not in body
+
+
+def test_request_log_lines_name_routes_never_raw_user_ids(client, caplog):
+    """The service logs one line per request with the route template; no log line of the
+    service (access log, warnings, errors, rejected input) carries the raw user id."""
+    caplog.set_level(logging.DEBUG)
+    exercise(client)
+    assert client.get(f"/v1/users/{RAW}{'x' * 300}/profile").status_code == 422
+    assert client.post("/v1/events", json={"events": [{"user_id": RAW + "\x00",
+                                                       "item_id": "space-0"}]}
+                       ).status_code == 422
+    assert client.get(f"/dashboard/users/{RAW}").status_code == 200
+    assert client.delete(f"/v1/users/{RAW}").status_code == 200
+
+    access = [r.getMessage() for r in caplog.records if r.name == "driftrec.service.access"]
+    for line in ("POST /v1/events 200", "GET /v1/users/{user_id}/profile 200",
+                 "GET /v1/users/{user_id}/recommendations 422",
+                 "GET /v1/users/{user_id}/profile 422", "POST /v1/events 422",
+                 "GET /dashboard/users/{user_id} 200", "DELETE /v1/users/{user_id} 200"):
+        assert any(a.startswith(line) for a in access), (line, access)
+    # everything but the test's own HTTP client (httpx logs the URLs it requests)
+    served = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    for record in served:
+        text = record.getMessage() + (record.exc_text or "")
+        assert RAW not in text, (record.name, text)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_driftrec_serve_turns_uvicorn_access_log_off(tmp_path, monkeypatch, workers):
+    """uvicorn's access log would print request paths, which carry raw user ids."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from driftrec.cli import app as cli_app
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    # serve --workers exports its settings: set here, they are restored afterwards
+    monkeypatch.setenv("DRIFTREC_DATABASE_URL", db)
+    monkeypatch.setenv("DRIFTREC_ENCODER", "hashing")
+    monkeypatch.delenv("DRIFTREC_MODEL_DIR", raising=False)
+    monkeypatch.setenv("DRIFTREC_ID_SECRET", "s")
+    result = CliRunner().invoke(cli_app, ["serve", "--db", db, "--encoder", "hashing",
+                                          "--workers", str(workers)])
+    assert result.exit_code == 0, result.output
+    assert calls and calls[0]["access_log"] is False
