@@ -480,7 +480,8 @@ class Views:
             return None
         cat, engine = core.catalogue, core.engine
         n_events, n_users = queries.item_event_summary(core.store, item_id)
-        attributes = [(k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
+        attributes = [(k, ", ".join(item_topics({k: v})) or
+                       (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)))
                       for k, v in record.attributes.items() if v not in (None, "", [])]
         out: dict[str, Any] = {
             "title": record.title or "untitled item", "text": record.text,
