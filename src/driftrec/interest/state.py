@@ -196,6 +196,7 @@ def update(
         for c in state.clusters:
             c.total *= dl
             c.mass *= dl
+        _flush_negligible(state)
         state.clock = t
         age = 0.0
     else:
@@ -220,6 +221,24 @@ def update(
     state.n_events += 1
     _remember(state, event, parts[0][1] if item_vector is not None else 0.0, cfg)
     return True
+
+
+#: Decayed mass below which a sum is dropped: next to any real event (weight >= 1e-3) it
+#: cannot change a single bit, and its subnormal floats make every later operation slow.
+NEGLIGIBLE_MASS = 1e-250
+
+
+def _flush_negligible(state: InterestState) -> None:
+    if 0.0 < state.short_mass < NEGLIGIBLE_MASS:
+        state.short_sum[:] = 0.0
+        state.short_mass = 0.0
+    if 0.0 < state.long_mass < NEGLIGIBLE_MASS:
+        state.long_sum[:] = 0.0
+        state.long_mass = 0.0
+    for c in state.clusters:
+        if 0.0 < c.mass < NEGLIGIBLE_MASS:
+            c.total[:] = 0.0
+            c.mass = 0.0
 
 
 def _seen(state: InterestState, key: tuple[str, float, str]) -> bool:
