@@ -228,3 +228,15 @@ def test_every_write_gives_the_user_a_new_revision(store_url):
     assert store.user_revision(key) not in (None, first)
     store.delete_user(key)
     assert store.user_revision(key) is None
+
+
+def test_item_counts_after_a_row_count_only_newer_events(store_url):
+    """What keeps popularity current without recounting every event."""
+    store = Store(store_url, "secret")
+    assert store.item_counts_after(0) == ({}, 0)
+    store.add_events([ev("u1", "a"), ev("u2", "a"), ev("u1", "b")], counting)
+    counts, last = store.item_counts_after(0)
+    assert counts == {"a": 2, "b": 1}
+    store.add_events([ev("u3", "b")], counting)
+    assert store.item_counts_after(last)[0] == {"b": 1}
+    assert store.item_counts_after(store.item_counts_after(last)[1]) == ({}, last + 1)

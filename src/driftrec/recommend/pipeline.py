@@ -42,6 +42,8 @@ from driftrec.store import Store, StoredEvent
 log = logging.getLogger(__name__)
 
 POPULARITY_WEIGHT = 0.5
+#: Seconds between full recounts of item popularity (in between, only new events count).
+POPULARITY_RECOUNT_S = 3600.0
 #: Models whose scores are log-odds; the served ``score`` is then ``sigmoid`` of it.
 PROBABILITY_MODELS = ("fused",)
 QUERY_USER_WEIGHT = 0.25
@@ -170,7 +172,10 @@ class RecommendationEngine:
         self.segments = segments
         self.contexts = ContextCache(store, history_length, catalogue.dim, context_cache_users)
         self._universe: _Universe | None = None
-        self._pop: tuple[float, dict[str, int]] = (0.0, {})
+        self._pop: tuple[float, dict[str, int]] = (-np.inf, {})
+        self._pop_lock = threading.Lock()
+        self._pop_last_id = 0
+        self._pop_full = -np.inf
         self._pop_array: tuple[tuple, np.ndarray] | None = None
         self._pop_version: str | None = None
         self._lock = threading.Lock()
@@ -201,17 +206,47 @@ class RecommendationEngine:
             return self._universe
 
     def popularity(self) -> dict[str, int]:
-        """Events per item: the store's plus those the served model was trained on."""
-        stamp, counts = self._pop
+        """Events per item: the store's plus those the served model was trained on.
+
+        Counted once, then kept current from the events stored since (cheap: new rows
+        only), at most every ``popularity_ttl_s``; a full recount every
+        ``POPULARITY_RECOUNT_S`` forgets erased users' events.
+        """
         loaded = self.models.current
         version = loaded.version if loaded else None
-        if time.monotonic() - stamp > self.popularity_ttl_s or self._pop_version != version:
-            counts = dict(loaded.train_counts) if loaded else {}
-            for item, c in self.store.item_popularity().items():
-                counts[item] = counts.get(item, 0) + c
-            self._pop = (time.monotonic(), counts)
-            self._pop_version = version
-        return counts
+        now = time.monotonic()
+        stamp = self._pop[0]
+        if self._pop_version != version:  # a new model: count before serving with it
+            with self._pop_lock:
+                if self._pop_version != version:
+                    self._count(loaded, version, full=True)
+        elif now - self._pop_full > POPULARITY_RECOUNT_S:
+            if self._pop_lock.acquire(blocking=False):  # recount in the background
+                threading.Thread(target=self._count, args=(loaded, version),
+                                 kwargs={"full": True, "release": True}, daemon=True).start()
+        elif now - stamp > self.popularity_ttl_s and self._pop_lock.acquire(blocking=False):
+            self._count(loaded, version, full=False, release=True)
+        return self._pop[1]
+
+    def _count(self, loaded: LoadedModel | None, version: str | None, *, full: bool,
+               release: bool = False) -> None:
+        """Bring the counts up to date (from scratch with ``full``)."""
+        try:
+            if full:
+                counts, last_id = (dict(loaded.train_counts) if loaded else {}), 0
+            else:
+                counts, last_id = self._pop[1], self._pop_last_id
+            new, last_id = self.store.item_counts_after(last_id)
+            if new:
+                counts = dict(counts)
+                for item, c in new.items():
+                    counts[item] = counts.get(item, 0) + c
+            self._pop, self._pop_last_id = (time.monotonic(), counts), last_id
+            if full:
+                self._pop_full, self._pop_version = time.monotonic(), version
+        finally:
+            if release:
+                self._pop_lock.release()
 
     def popularity_scores(self, u: _Universe) -> np.ndarray:
         """``POPULARITY_WEIGHT * log(1 + count) / max`` aligned with the universe (cached)."""

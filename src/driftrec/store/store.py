@@ -312,6 +312,19 @@ class Store:
         with self.engine.connect() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(stmt)}
 
+    def item_counts_after(self, last_id: int) -> tuple[dict[str, int], int]:
+        """Event counts per item among events stored after row ``last_id``, and the new
+        last row id: what keeps a popularity count current without recounting."""
+        e = t.events.c
+        with self.engine.connect() as conn, conn.begin():
+            top = conn.execute(select(func.max(e.id))).scalar_one_or_none() or 0
+            if top <= last_id:
+                return {}, last_id
+            rows = conn.execute(select(e.item_id, func.count())
+                                .where((e.id > last_id) & (e.id <= top))
+                                .group_by(e.item_id)).all()
+        return {r[0]: int(r[1]) for r in rows}, int(top)
+
     def count_events(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
