@@ -8,6 +8,8 @@ silently turning into NaN.
 from __future__ import annotations
 
 import logging
+import numbers
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,8 +61,65 @@ class CleaningReport:
         return "\n".join(lines)
 
 
+#: Cell kinds a string or number column may hold (``pd.api.types.infer_dtype``).
+_SCALAR_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "decimal",
+                           "empty"})
+#: NUL characters and lone surrogates: the API refuses them in every string, and neither
+#: PostgreSQL nor UTF-8 can store them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def non_scalar(values: pd.Series, *, booleans: bool = False) -> np.ndarray:
+    """Cells that are neither a string nor a number (lists, objects, bytes from JSONL or
+    Parquet); with ``booleans``, ``true``/``false`` too."""
+    if values.dtype != object:
+        return np.full(len(values), booleans and pd.api.types.is_bool_dtype(values))
+    if pd.api.types.infer_dtype(values, skipna=True) in _SCALAR_KINDS:
+        return np.zeros(len(values), dtype=bool)
+
+    def odd(v: object) -> bool:
+        if v is None or v is pd.NA or isinstance(v, str):
+            return False
+        if isinstance(v, (bool, np.bool_)):
+            return booleans
+        return not isinstance(v, numbers.Number)
+
+    return values.map(odd).to_numpy(dtype=bool)
+
+
+def id_problems(values: pd.Series, text: pd.Series | None = None
+                ) -> list[tuple[np.ndarray, str]]:
+    """What makes id cells unusable, as (mask, problem) pairs in the order to report;
+    ``text`` is ``values`` as stripped strings when the caller has it already."""
+    if text is None:
+        text = values.astype("string").str.strip()
+    problems = [(non_scalar(values), "not a string or a number"),
+                (text.isna().to_numpy() | (text == "").fillna(True).to_numpy(), "empty id")]
+    return problems + unstorable(text)
+
+
+def unstorable(text: pd.Series) -> list[tuple[np.ndarray, str]]:
+    """NUL characters and lone surrogates in string cells, as (mask, problem) pairs."""
+    text = text.astype("string")
+    if not _UNSTORABLE.search("".join(text.dropna().tolist())):  # the common case, fast
+        return []
+    found = text.str.contains(_UNSTORABLE, regex=True).fillna(False).to_numpy(dtype=bool)
+    nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+    return [(nul, "contains a NUL character"),
+            (found & ~nul, "not valid Unicode (a lone surrogate)")]
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Unix seconds from numbers or ISO-8601 strings; unparseable values become NaN."""
+    """Unix seconds from numbers, ISO-8601 strings or datetimes; unparseable values
+    (booleans, lists, ...) become NaN."""
+    if pd.api.types.is_datetime64_any_dtype(values):  # Parquet timestamps: not nanoseconds
+        utc = values.dt.tz_convert("UTC") if values.dt.tz else values.dt.tz_localize("UTC")
+        return ((utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("float64")
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+        return pd.Series(np.nan, index=values.index)
+    odd = non_scalar(values, booleans=True)
+    if odd.any():
+        values = values.where(~odd, None)
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
         return numeric
@@ -70,6 +129,20 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     numeric = numeric.astype("float64")
     numeric.loc[needs_text] = seconds.astype("float64")
     return numeric
+
+
+def timestamp_seconds(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(seconds as int64, unparseable, out of int64 range)``; bad rows hold 0."""
+    ts = parse_timestamps(values)
+    as_float = ts.to_numpy(dtype=np.float64, na_value=np.nan)
+    unparsed = ~np.isfinite(as_float)
+    huge = ~unparsed & ~((as_float >= -(2.0**63)) & (as_float < 2.0**63))
+    bad = unparsed | huge
+    if pd.api.types.is_signed_integer_dtype(ts.dtype):  # exact, also beyond 2**53
+        seconds = ts.to_numpy(dtype=np.int64, na_value=0)
+    else:
+        seconds = np.where(bad, 0.0, as_float).astype(np.int64)
+    return np.where(bad, 0, seconds), unparsed, huge
 
 
 def validate_events(
@@ -106,22 +179,34 @@ def validate_events(
 
     for col in (USER_ID, ITEM_ID):
         text = raw[col].astype("string").str.strip()
-        flag(text.isna().to_numpy() | (text == "").fillna(True).to_numpy(), col, "empty id")
+        for mask, problem in id_problems(raw[col], text):
+            flag(mask, col, problem)
         out[col] = text.fillna("")
     if TIMESTAMP in raw.columns:
-        ts = parse_timestamps(raw[TIMESTAMP])
-        flag(ts.isna().to_numpy(), TIMESTAMP, "not unix seconds or ISO-8601")
-        out[TIMESTAMP] = ts.fillna(0).astype(np.int64)
+        seconds, unparsed, huge = timestamp_seconds(raw[TIMESTAMP])
+        flag(unparsed, TIMESTAMP, "not unix seconds or ISO-8601")
+        flag(huge, TIMESTAMP, "out of range (beyond 64-bit unix seconds)")
+        out[TIMESTAMP] = seconds
     if VALUE in raw.columns:
         # A blank value is missing (NaN), as an API event without "value": a rating without
         # a value then counts with its type's weight, not as a rating of 1 or 0.
-        val = pd.to_numeric(raw[VALUE], errors="coerce")
-        blank = (raw[VALUE].isna() | (raw[VALUE].astype(str).str.strip() == "")).to_numpy()
-        flag((~blank & ~np.isfinite(val.to_numpy(dtype=np.float64))), VALUE, "not a number")
-        out[VALUE] = val.where(~blank, np.nan).astype(value_dtype)
+        odd = non_scalar(raw[VALUE])
+        val = pd.to_numeric(raw[VALUE].where(~odd, None), errors="coerce")
+        val = val.to_numpy(dtype=np.float64, na_value=np.nan)
+        blank = ~odd & (raw[VALUE].isna() | (raw[VALUE].astype(str).str.strip() == "")).to_numpy()
+        flag(~blank & ~np.isfinite(val), VALUE, "not a number")
+        with np.errstate(over="ignore"):
+            cast = val.astype(value_dtype)
+        flag(~blank & np.isfinite(val) & ~np.isfinite(cast), VALUE,
+             f"out of range for {np.dtype(value_dtype).name}")
+        out[VALUE] = np.where(np.isfinite(cast), cast, np.nan).astype(value_dtype)
     if EVENT_TYPE in raw.columns:
+        for mask, problem in unstorable(raw[EVENT_TYPE]):
+            flag(mask, EVENT_TYPE, problem)
         out[EVENT_TYPE] = raw[EVENT_TYPE].astype("string").str.strip().str.lower().fillna("")
     if TEXT in raw.columns:
+        for mask, problem in unstorable(raw[TEXT]):
+            flag(mask, TEXT, problem)
         out[TEXT] = raw[TEXT].where(raw[TEXT].notna(), None)
     for col in keep:
         if col in raw.columns and col not in out.columns:

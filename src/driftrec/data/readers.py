@@ -6,13 +6,22 @@ Every reader returns string columns renamed to the internal schema plus ``_line`
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from driftrec.data.cleaning import LINE, CleaningReport, clean_events, validate_events
+from driftrec.data.cleaning import (
+    LINE,
+    CleaningReport,
+    clean_events,
+    id_problems,
+    validate_events,
+)
 from driftrec.data.dataset import Dataset, UnknownItemPolicy
 from driftrec.data.errors import DataError
 from driftrec.data.schema import COLUMN_ALIASES, ITEM_ID, USER_ID
@@ -36,35 +45,130 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError("file does not exist", path=path)
+    if path.is_dir():
+        raise DataError("is a directory, not a file", path=path)
     fmt = fmt or detect_format(path)
     try:
         if fmt == "parquet":
-            frame = pd.read_parquet(path)
-            frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
-            frame[LINE] = range(1, len(frame) + 1)  # row number: Parquet has no lines
-            return frame
+            return _read_parquet(path)
         if fmt == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-            frame[LINE] = range(1, len(frame) + 1)
-            return frame
-        sep = "," if fmt == "csv" else "\t"
-        frame = pd.read_csv(
-            path, sep=sep, dtype=str, keep_default_na=False, na_values=[], encoding_errors="replace"
-        )
-        if fmt in ("inter", "item", "user"):
-            # RecBole atomic files: headers are ``name:type``.
-            frame.columns = [c.split(":")[0] for c in frame.columns]
-        frame[LINE] = range(2, len(frame) + 2)
-        return frame
+            return _read_jsonl(path)
+        return _read_delimited(path, fmt)
+    except DataError:
+        raise
     except pd.errors.ParserError as exc:
+        # the C parser says "line N" (1-based) or "row N" (0-based, the header is row 0)
+        found = re.search(r"\b(line|row) (\d+)", str(exc))
+        line = int(found.group(2)) + (found.group(1) == "row") if found else None
+        raise DataError(f"cannot parse {fmt}: {exc}".strip(), path=path, line=line) from None
+    except (ValueError, pa.ArrowException) as exc:  # Arrow's errors for a damaged Parquet file
         raise DataError(f"cannot parse {fmt}: {exc}", path=path) from None
-    except ValueError as exc:
-        raise DataError(f"cannot parse {fmt}: {exc}", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read {fmt}: {exc.strerror or exc}", path=path) from None
 
 
-def map_columns(frame: pd.DataFrame, mapping: dict[str, str] | None = None) -> pd.DataFrame:
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+         b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def _encoding_hint(path: Path) -> str:
+    """`` (it looks like UTF-16 text ...)`` when the file starts with a UTF-16/32 mark."""
+    with path.open("rb") as fh:
+        start = fh.read(4)
+    for bom, name in _BOMS.items():
+        if start.startswith(bom):
+            return f" (the file looks like {name} text; save it as UTF-8)"
+    return ""
+
+
+def _find_nul(path: Path) -> tuple[int, bytes] | None:
+    """The line of the first NUL byte in a file and that line's bytes before it."""
+    line, current = 1, b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            at = chunk.find(b"\x00")
+            before = chunk if at < 0 else chunk[:at]
+            line += before.count(b"\n")
+            cut = before.rfind(b"\n")
+            current = before[cut + 1:] if cut >= 0 else (current + before)[-65536:]
+            if at >= 0:
+                return line, current
+    return None
+
+
+def _read_delimited(path: Path, fmt: str) -> pd.DataFrame:
+    sep = "," if fmt == "csv" else "\t"
+    # The C parser ends a cell at a NUL byte without a word: refuse such files instead
+    # (a NUL is UTF-16 text or binary data, never a CSV cell).
+    nul = _find_nul(path)
+    if nul is not None:
+        line, before = nul
+        field = None
+        if line > 1:
+            with path.open("rb") as fh:
+                header = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+            names = [c.split(":")[0] if fmt in ("inter", "item", "user") else c
+                     for c in header.split(sep)]
+            column = before.decode("utf-8", errors="replace").count(sep)
+            field = (names[column] or None) if column < len(names) else None
+        hint = _encoding_hint(path) or " (UTF-16 text or binary data?)"
+        raise DataError(f"a NUL character (\\x00){hint}; driftrec reads UTF-8 text",
+                        path=path, line=line, field=field)
+    frame = pd.read_csv(
+        path, sep=sep, dtype=str, keep_default_na=False, na_values=[], encoding_errors="replace"
+    )
+    if fmt in ("inter", "item", "user"):
+        # RecBole atomic files: headers are ``name:type``.
+        frame.columns = [c.split(":")[0] for c in frame.columns]
+    frame[LINE] = range(2, len(frame) + 2)
+    return frame
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; cells keep their JSON type (an id ``7`` stays ``7``, not
+    ``7.0`` when another line lacks it), blank lines are skipped but counted."""
+    records: list[dict] = []
+    lines: list[int] = []
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            text = raw.decode("utf-8", errors="replace")
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                raise DataError(f"not valid JSON: {exc}{_encoding_hint(path)}", path=path,
+                                line=number) from None
+            if not isinstance(record, dict):
+                raise DataError(f"not a JSON object but {type(record).__name__} "
+                                f"{text.strip()[:40]!r}", path=path, line=number)
+            records.append(record)
+            lines.append(number)
+    frame = pd.DataFrame(records, dtype=object) if records else pd.DataFrame()
+    frame[LINE] = lines
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException):
+        raise
+    except Exception as exc:  # damaged metadata reaches pandas and pytz: anything goes
+        raise DataError(f"cannot read parquet: {type(exc).__name__}: {exc}",
+                        path=path) from None
+    frame = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+    frame[LINE] = range(1, len(frame) + 1)  # row number: Parquet has no lines
+    return frame
+
+
+def map_columns(frame: pd.DataFrame, mapping: dict[str, str] | None = None, *,
+                path: str | Path | None = None) -> pd.DataFrame:
     """Rename columns to the schema: explicit ``mapping`` (schema -> file name) first, then
-    the common spellings in :data:`COLUMN_ALIASES` (matched case-insensitively)."""
+    the schema's own name, then the common spellings in :data:`COLUMN_ALIASES` (matched
+    case-insensitively). A name the renamed frame has twice is an error."""
     mapping = dict(mapping or {})
     rename: dict[str, str] = {}
     lower = {c.lower(): c for c in frame.columns}
@@ -73,14 +177,34 @@ def map_columns(frame: pd.DataFrame, mapping: dict[str, str] | None = None) -> p
             source = mapping[target]
             if source not in frame.columns:
                 raise DataError(f"mapped column {source!r} not in file columns {list(frame)}",
-                                field=target)
+                                path=path, field=target)
             rename[source] = target
+            continue
+        if target in frame.columns:
             continue
         for alias in aliases:
             if alias.lower() in lower and lower[alias.lower()] not in rename:
                 rename[lower[alias.lower()]] = target
                 break
-    return frame.rename(columns=rename)
+    frame = frame.rename(columns=rename)
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        name = twice[0]
+        sources = [c for c, t in rename.items() if t == name]
+        raise DataError(f"more than one column is {name!r}"
+                        + (f" (renamed from {sources[0]!r})" if sources else "")
+                        + "; keep one, or name the one to use", path=path, field=str(name))
+    return frame
+
+
+def _check_ids(frame: pd.DataFrame, column: str, path: str | Path) -> None:
+    """Raise for the first unusable id (empty, a list, NUL, ...) with its line."""
+    for mask, problem in id_problems(frame[column]):
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            line = int(frame[LINE].iloc[i]) if LINE in frame.columns else None
+            raise DataError(f"{problem} (got {frame[column].iloc[i]!r})", path=path,
+                            line=line, field=column)
 
 
 def read_events(
@@ -97,7 +221,7 @@ def read_events(
     ``keep`` names extra columns to pass through as read (e.g. ``_line``, ``event_id``);
     ``value_dtype`` is the dtype of ``value`` (float32 unless told otherwise).
     """
-    frame = map_columns(read_table(path, fmt), columns)
+    frame = map_columns(read_table(path, fmt), columns, path=path)
     for required in (USER_ID, ITEM_ID):
         if required not in frame.columns:
             raise DataError(
@@ -113,20 +237,22 @@ def read_events(
 def read_items(path: str | Path, *, fmt: str | None = None,
                columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Items table: ``item_id`` plus every other column as text fields."""
-    frame = map_columns(read_table(path, fmt), columns)
+    frame = map_columns(read_table(path, fmt), columns, path=path)
     if ITEM_ID not in frame.columns:
         raise DataError(f"no item_id column; found {list(frame.columns)}", path=path,
                         field=ITEM_ID)
+    _check_ids(frame, ITEM_ID, path)
     frame = frame.drop(columns=[c for c in (LINE, USER_ID) if c in frame.columns])
     frame[ITEM_ID] = frame[ITEM_ID].astype(str)
     return frame.reset_index(drop=True)
 
 
 def read_users(path: str | Path, *, fmt: str | None = None) -> pd.DataFrame:
-    frame = map_columns(read_table(path, fmt))
+    frame = map_columns(read_table(path, fmt), path=path)
     if USER_ID not in frame.columns:
         raise DataError(f"no user_id column; found {list(frame.columns)}", path=path,
                         field=USER_ID)
+    _check_ids(frame, USER_ID, path)
     return frame.drop(columns=[c for c in (LINE, ITEM_ID) if c in frame.columns])
 
 
