@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -73,12 +75,16 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        if disk_full(exc.orig):
+            return _disk_full_answer()
         log.error("database error: %s", exc.orig.__class__.__name__)
         return JSONResponse({"detail": "the database is unavailable; retry later"},
                             status_code=503, headers={"Retry-After": health.RETRY_AFTER_S})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if disk_full(exc):
+            return _disk_full_answer()
         route = getattr(request.scope.get("route"), "path", "unmatched")
         log.error("unhandled error in %s %s", request.method, route, exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -93,6 +99,26 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+DISK_FULL = ("the database's disk is full: nothing of this request was stored; writes fail "
+             "until space is freed")
+
+
+def disk_full(error: BaseException | None) -> bool:
+    """Whether a database (or file) error says the disk is full: SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full (53100), ENOSPC. Retrying soon will not help: 507, not 503."""
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
+            "database or disk is full" in str(error)
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return getattr(error, "sqlstate", None) == "53100"
+
+
+def _disk_full_answer() -> JSONResponse:
+    log.error("the database's disk is full: writes are refused (507) until space is freed")
+    return JSONResponse({"detail": DISK_FULL}, status_code=507)
 
 
 def limit_compute_threads(n: int) -> None:

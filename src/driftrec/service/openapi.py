@@ -2,9 +2,10 @@
 
 They follow from what a route depends on, so they are derived from its dependencies
 rather than repeated on each route: an API key (401; 403 where the admin role is needed),
-the database (503 with ``Retry-After``), input (422 naming the field) and a request body
-(413 beyond the size limits). Answers only one route gives (404 for an unknown item, 409
-for a reused ``event_id``) are declared with the route's own ``responses=``.
+the database (503 with ``Retry-After``; 507 when its disk is full), input (422 naming the
+field) and a request body (413 beyond the size limits). Answers only one route gives (404
+for an unknown item, 409 for a reused ``event_id``) are declared with the route's own
+``responses=``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def error_answers(calls: set[Any], operation: dict[str, Any]) -> dict[str, dict[
     if core in calls:
         out["503"] = _answer("the database is unavailable; retry after `Retry-After` seconds",
                              headers=RETRY_AFTER)
+        out["507"] = _answer("the database's disk is full; nothing was stored")
     return out
 
 
