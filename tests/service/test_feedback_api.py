@@ -151,3 +151,10 @@ def test_two_processes_serve_the_same_weights_version(postgres_url, fused_dir, t
             assert current["version"] == 1
         http.get(b.url + "/v1/users/fan/recommendations").raise_for_status()
         assert rid
+
+
+def test_with_recording_off_nothing_is_recorded(make_client, fused_dir):
+    client = fan_client(make_client, fused_dir, feedback={"record": False})
+    rid, items = served(client)
+    assert rid is None and items
+    assert impressions(client) == []

@@ -25,7 +25,9 @@ class FeedbackConfig(UpdateConfig):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="learn W online (impressions are kept anyway)")
+    enabled: bool = Field(True, description="learn W online from recorded impressions")
+    record: bool = Field(True, description="record every served list (an impression); "
+                                           "off: no recommendation_id, nothing to learn from")
     window_s: float = Field(1800.0, gt=0, description="attribution window after a list")
     batch: int = Field(500, ge=1, description="impressions labelled per pass")
     interval_s: float = Field(5.0, gt=0, description="seconds between passes")

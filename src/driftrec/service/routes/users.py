@@ -55,7 +55,8 @@ def recommendations(
     recs = c.engine.recommend(key, k, exclude_seen=exclude_seen, diversity=diversity,
                               explain=explain)
     count_sources(request, recs)
-    recommendation_id = c.record_impression(key, recs) if recs else None
+    recording = recs and c.settings.feedback.record
+    recommendation_id = c.record_impression(key, recs) if recording else None
     return Recommendations(user_id=user_id, model_version=c.model_version, items=as_items(recs),
                            recommendation_id=recommendation_id)
 
