@@ -18,6 +18,9 @@ another database, ``-<tag>`` with ``--tag``).
 
     .venv/bin/python benchmarks/bench_service.py --model-dir MODEL_DIR [--workers 1]
         [--db postgresql+psycopg://postgres@127.0.0.1:5432/test] [--encoder minilm]
+
+``DRIFTREC_*`` variables reach the servers (e.g. ``DRIFTREC_FEEDBACK__RECORD=false`` serves
+without recording impressions, to measure what the feedback loop costs).
 """
 
 from __future__ import annotations
@@ -229,6 +232,7 @@ def main() -> None:
         "seconds_per_phase": args.seconds, "server_startup_s": round(startup_s, 1),
         "items": dataset.n_items, "cpu_cores": os.cpu_count(),
         "load_generator": "wrk (Debian package) with a Lua script per phase",
+        "impressions_recorded": os.environ.get("DRIFTREC_FEEDBACK__RECORD", "true"),
         "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2)})
 
 
