@@ -36,7 +36,11 @@ class UserContext:
 
     @property
     def vector(self) -> np.ndarray | None:
-        return interest_vector(self.state) if self.state.n_events else None
+        """The user's interest vector (computed once per context)."""
+        if "_vector" not in self.__dict__:
+            self.__dict__["_vector"] = (interest_vector(self.state) if self.state.n_events
+                                        else None)
+        return self.__dict__["_vector"]
 
 
 def empty_context(dim: int) -> UserContext:

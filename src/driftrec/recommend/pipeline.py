@@ -42,6 +42,9 @@ from driftrec.store import Store, StoredEvent
 log = logging.getLogger(__name__)
 
 POPULARITY_WEIGHT = 0.5
+#: What put an item on a list (``source``), as small codes while scoring the catalogue.
+SOURCE_NAMES = ("popularity", "query", "content", "segment", "model")
+POPULARITY, QUERY, CONTENT, SEGMENT, MODEL = range(len(SOURCE_NAMES))
 #: Seconds between full recounts of item popularity (in between, only new events count).
 POPULARITY_RECOUNT_S = 3600.0
 #: Models whose scores are log-odds; the served ``score`` is then ``sigmoid`` of it.
@@ -299,8 +302,7 @@ class RecommendationEngine:
                query_vec: np.ndarray | None, seg_counts: dict[str, int] | None
                ) -> tuple[np.ndarray, np.ndarray]:
         n = len(u.ids)
-        score = np.zeros(n)
-        source = np.full(n, "popularity", dtype=object)
+        source = np.full(n, POPULARITY, dtype=np.int8)
         score = self.popularity_scores(u).copy()
         uvec = ctx.vector
         if query_vec is not None:
@@ -308,7 +310,7 @@ class RecommendationEngine:
             if uvec is not None:
                 sim = (1 - QUERY_USER_WEIGHT) * sim + QUERY_USER_WEIGHT * (vecs @ uvec)
             score = np.where(has, np.clip(sim, 0.0, None), -np.inf)
-            source[:] = "query"
+            source[:] = QUERY
             return score, source
         loaded = self.models.current
         ms = self._model_scores(loaded, ctx) if loaded is not None else None
@@ -316,23 +318,22 @@ class RecommendationEngine:
             online = self.online_weights
             weights = online.weights if online is not None and \
                 online.model_version == loaded.version else None
-            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec,
-                                       loaded.source)
+            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec)
         if uvec is not None:
             content = self.new_item_weight * np.clip(vecs @ uvec, 0.0, None)
             score = np.where(has, content, score)
-            source[has] = "content"
+            source[has] = CONTENT
             if seg_counts:
                 seg = count_array(u, seg_counts)
                 seg = POPULARITY_WEIGHT * seg / max(float(seg.max()), 1e-9)
                 wins = seg > score
                 score = np.where(wins, seg, score)
-                source[wins] = "segment"
+                source[wins] = SEGMENT
         return score, source
 
     @staticmethod
     def _model_ranking(u: _Universe, model_part: np.ndarray, vecs: np.ndarray,
-                       has: np.ndarray, uvec: np.ndarray | None, model_source: str
+                       has: np.ndarray, uvec: np.ndarray | None
                        ) -> tuple[np.ndarray, np.ndarray]:
         """The served order when the model can place the user: the model's own scores.
 
@@ -346,7 +347,7 @@ class RecommendationEngine:
         known = u.model_col >= 0
         score = np.empty(len(u.ids), dtype=np.float64)
         score[known] = model_part[u.model_col[known]]
-        source = np.full(len(u.ids), model_source, dtype=object)
+        source = np.full(len(u.ids), MODEL, dtype=np.int8)
         new = ~known & has
         score[~known] = -np.inf  # no vector and unknown to the model: cannot be ranked
         if new.any():
@@ -361,7 +362,7 @@ class RecommendationEngine:
                 score[new] = known_scores[idx]
             elif len(known_scores):
                 score[new] = known_scores[0]
-            source[new] = "content"
+            source[new] = CONTENT
         return score, source
 
     def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
@@ -396,12 +397,14 @@ class RecommendationEngine:
         valid = valid[np.lexsort((valid, -score[valid]))]
         picked = valid[mmr(score[valid], vecs[valid], k, diversity)]
         loaded = self.models.current
-        shown = score
+        shown = score[picked]
         if query_vec is None and loaded is not None and loaded.name in PROBABILITY_MODELS \
-                and loaded.source in set(source[picked]):
-            shown = expit(score)  # the fused score is log-odds: show P(relevant)
-        recs = [Recommendation(str(u.ids[i]), float(shown[i]), str(source[i]),
-                               self.catalogue.title(str(u.ids[i]))) for i in picked]
+                and (source[picked] == MODEL).any():
+            shown = expit(shown)  # the fused score is log-odds: show P(relevant)
+        names = [*SOURCE_NAMES[:MODEL], loaded.source if loaded is not None else "model"]
+        recs = [Recommendation(str(u.ids[i]), float(v), names[source[i]],
+                               self.catalogue.title(str(u.ids[i])))
+                for i, v in zip(picked, shown, strict=True)]
         ms = ctx.model_scores.get(loaded.version) if loaded is not None else None
         if query_vec is None and ms is not None and ms.features is not None:
             row_of = ms.candidate_rows()

@@ -216,7 +216,7 @@ class Store:
         """Recent events, state, event count, seen items and revision of a user, read in
         one transaction so that they agree with each other."""
         e = t.events.c
-        with self.engine.connect() as conn, conn.begin():
+        with self.engine.connect().execution_options(snapshot=True) as conn, conn.begin():
             state = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events,
                                         t.user_state.c.revision)
                                  .where(t.user_state.c.user_key == user_key)).one_or_none()
@@ -316,7 +316,7 @@ class Store:
         """Event counts per item among events stored after row ``last_id``, and the new
         last row id: what keeps a popularity count current without recounting."""
         e = t.events.c
-        with self.engine.connect() as conn, conn.begin():
+        with self.engine.connect().execution_options(snapshot=True) as conn, conn.begin():
             top = conn.execute(select(func.max(e.id))).scalar_one_or_none() or 0
             if top <= last_id:
                 return {}, last_id
