@@ -8,6 +8,10 @@
 * **full disk** (SQLite, needs root for a small tmpfs): writes until the file system is
   full; the service must answer an error (never 200 for an event it could not store) and
   every acknowledged event must be readable afterwards.
+* **PostgreSQL restart** (with ``--db postgresql...`` and a local cluster): the server is
+  stopped for 5 s under four writers and started again; answers while it is down (503 with
+  ``Retry-After``), time until the first acknowledged event after it is back, nothing
+  acknowledged lost.
 * **soak**: ``--soak-seconds`` of mixed load (recommendations and single events); the
   server's resident memory and the p99 latency at the start and at the end.
 
@@ -170,6 +174,79 @@ def full_disk_drill(model_dir: Path, work: Path, items: list[str]) -> dict | Non
         subprocess.run(["umount", str(mount)], check=False, capture_output=True)
 
 
+def postgres_restart_drill(db: str, model_dir: Path, work: Path, items: list[str],
+                           down_s: float = 5.0) -> dict | None:
+    """Writers stream while the local PostgreSQL is stopped for ``down_s`` and started again
+    (``pg_ctlcluster``): answers while it is down, time until the first 200 after it is
+    back, and every acknowledged event stored."""
+    clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() \
+        else []
+    if not clusters:
+        log.warning("PostgreSQL restart drill skipped: no local cluster to restart")
+        return None
+    version = clusters[-1].parent.name
+    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    acked: list[dict] = []
+    answers: dict[int, int] = {}
+    retry_after: set[str] = set()
+    times: dict[str, float] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+    with server(db, model_dir, work / "pg-restart.log") as srv:
+
+        def writer(w: int) -> None:
+            with httpx.Client(base_url=srv.url, timeout=30) as http:
+                n = 0
+                while not stop.is_set():
+                    batch = [{"user_id": f"pg{w}", "item_id": items[n % len(items)],
+                              "event_id": f"pg-{w}-{n}", "timestamp": 1_700_000_000 + n}]
+                    try:
+                        response = http.post("/v1/events", json={"events": batch})
+                    except httpx.HTTPError:
+                        status = -1
+                    else:
+                        status = response.status_code
+                    with lock:
+                        answers[status] = answers.get(status, 0) + 1
+                        if status == 200:
+                            acked.extend(batch)
+                            if "up" in times and "first_ok" not in times:
+                                times["first_ok"] = time.monotonic()
+                        elif status == 503:
+                            retry_after.add(response.headers.get("retry-after", ""))
+                    if status == 200:
+                        n += 1
+                    else:
+                        time.sleep(0.1)
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        subprocess.run([*ctl, "stop", "-m", "fast"], check=True, capture_output=True)
+        time.sleep(down_s)
+        subprocess.run([*ctl, "start"], check=True, capture_output=True)
+        times["up"] = time.monotonic()
+        deadline = time.monotonic() + 60
+        while "first_ok" not in times and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            lost = 0
+            for w in range(4):
+                mine = [e for e in acked if e["user_id"] == f"pg{w}"]
+                for start in range(0, len(mine), 500):
+                    lost += http.post("/v1/events", json={"events": mine[start:start + 500]}
+                                      ).json()["accepted"]
+    recovered = times.get("first_ok", float("nan")) - times["up"]
+    return {"acknowledged": len(acked), "answers": answers, "lost": lost,
+            "down_s": down_s, "recovery_s": round(recovered, 2),
+            "retry_after": sorted(retry_after)}
+
+
 def soak(db: str, model_dir: Path, work: Path, seconds: float, items: list[str]) -> dict:
     lat: list[tuple[float, float]] = []
     lock = threading.Lock()
@@ -243,6 +320,10 @@ def main() -> None:
         full = full_disk_drill(model_dir, work, items)
         if full is not None:
             rows.append({"drill": "SQLite on a full 24 MB file system", **full})
+    else:
+        restart = postgres_restart_drill(db, model_dir, work, items)
+        if restart is not None:
+            rows.append({"drill": "PostgreSQL stopped for 5 s under 4 writers", **restart})
     rows.append({"drill": "soak: 4 readers, 2 writers", **soak(
         db if backend != "sqlite" else f"sqlite:///{work / 'soak.db'}", model_dir, work,
         args.soak_seconds, items)})
@@ -252,6 +333,7 @@ def main() -> None:
     report.print_table(rows, columns, title)
     report.write_results(rows, columns, args.out, f"faults-{backend}", title=title, protocol={
         "database": backend, "writers": WRITERS, "events_per_request": PER_BATCH,
+        "kills": args.kills, "soak_seconds": args.soak_seconds,
         "model": "itemknn on ML-100K", "encoder": "hashing"})
 
 
