@@ -8,8 +8,10 @@ PostgreSQL tests fail (not skip) when the server is unreachable and ``CI`` or
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
@@ -18,7 +20,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# The service and dashboard tests share helpers and fixtures (apps on SQLite and PostgreSQL,
+# a small model): ``tests/service/service_helpers.py``.
+sys.path.insert(0, str(Path(__file__).parent / "service"))
+
 from driftrec.data.dataset import Dataset
+
+pytest_plugins = ["service_helpers"]
 
 
 @pytest.fixture

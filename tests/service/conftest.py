@@ -5,25 +5,18 @@ a fresh schema per test, from the root ``conftest.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import (
-    ADMIN_KEY,
-    make_settings_for,
-    synthetic_events,
-    synthetic_items,
-    train_bundle,
-)
+from service_helpers import synthetic_events, synthetic_items
 
 from driftrec.data.dataset import Dataset
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.recommend.encoding import HashingEncoder
-from driftrec.service import create_app
 from driftrec.text import item_texts
 
 SMALL_SEQUENCE = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
@@ -33,11 +26,6 @@ SMALL_SEQUENCE = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=1
 @pytest.fixture(scope="session")
 def items_frame() -> pd.DataFrame:
     return synthetic_items()
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_bundle(tmp_path_factory.mktemp("model") / "itemknn", neighbours=20)
 
 
 @pytest.fixture(scope="session")
@@ -51,31 +39,6 @@ def fused_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          hard_negatives=5, random_negatives=5)
     model.fit(ds, item_embeddings=emb)
     return save_bundle(model, ds, tmp_path_factory.mktemp("fused") / "fused")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'driftrec.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., TestClient]]:
-    """Factory for clients of fresh apps on this test's database (admin key by default)."""
-    clients: list[TestClient] = []
-
-    def make(*, key: str | None = ADMIN_KEY, model: Path | None = model_dir,
-             **overrides) -> TestClient:
-        app = create_app(make_settings_for(database_url, model, **overrides))
-        client = TestClient(app, headers={"X-API-Key": key} if key else {})
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -13,6 +15,7 @@ from driftrec.config import Settings, load_settings
 from driftrec.data.dataset import Dataset
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
+from driftrec.service import create_app
 from driftrec.service.process import ServeProcess
 from driftrec.store import tables
 
@@ -91,3 +94,34 @@ def server_process(database_url: str, model_dir: Path | None, log_path: Path) ->
     return ServeProcess(database_url, model_dir, log_path,
                         env={"DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
                              "DRIFTREC_API_KEYS_READ": ""})
+
+
+# -- fixtures shared by the service and dashboard tests (re-exported by their conftests) --
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_bundle(tmp_path_factory.mktemp("model") / "itemknn", neighbours=20)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'driftrec.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., TestClient]]:
+    """Factory for clients of fresh apps on this test's database (admin key by default)."""
+    clients: list[TestClient] = []
+
+    def make(*, key: str | None = ADMIN_KEY, model: Path | None = model_dir,
+             **overrides) -> TestClient:
+        app = create_app(make_settings_for(database_url, model, **overrides))
+        client = TestClient(app, headers={"X-API-Key": key} if key else {})
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

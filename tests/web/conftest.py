@@ -4,48 +4,11 @@ like a browser does."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-
-from service_helpers import ADMIN_KEY, make_settings_for, train_bundle
-
-from driftrec.service import create_app
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_bundle(tmp_path_factory.mktemp("model") / "itemknn", neighbours=20)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'driftrec.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def make_client(database_url: str, model_dir: Path) -> Iterator[Callable[..., TestClient]]:
-    """Factory for clients of fresh apps on this test's database (admin key by default)."""
-    clients: list[TestClient] = []
-
-    def make(*, key: str | None = ADMIN_KEY, model: Path | None = model_dir,
-             **overrides) -> TestClient:
-        app = create_app(make_settings_for(database_url, model, **overrides))
-        client = TestClient(app, headers={"X-API-Key": key} if key else {})
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture
