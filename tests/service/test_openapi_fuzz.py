@@ -33,17 +33,24 @@ from driftrec.service.schemas import MAX_BATCH, MAX_ID, MAX_K, MAX_TEXT
 
 pytestmark = pytest.mark.slow
 
-SEED = int(os.environ.get("DRIFTREC_FUZZ_SEED") or secrets.randbelow(2**32))
+#: CI runs one pinned seed, so that a submission lands or not on its own merits; runs
+#: elsewhere vary the seed (printed) to keep finding new cases.
+CI_SEED = 0
+SEED = int(os.environ.get("DRIFTREC_FUZZ_SEED")
+           or (CI_SEED if os.environ.get("CI") else secrets.randbelow(2**32)))
 EXAMPLES = int(os.environ.get("DRIFTREC_FUZZ_EXAMPLES", "15"))
 # The admin key, given to schemathesis as the schema's API-key scheme: it sends it, and
 # its own requests without it (negative cases, ignored_auth) stay without it.
 # Schema-valid requests must be accepted, except where a rule is beyond JSON Schema: an
 # event's ISO-8601 timestamp must be a date from 1970 to 9999, a model_dir must hold a
-# trained model; those may answer 422 (naming the field, as every 4xx does here).
+# trained model, an item's free-form attributes may nest at most 16 levels and hold
+# 64-bit integers, and no string may carry NUL or lone surrogates; those may answer 422
+# (naming the field, as every 4xx does here).
 CONFIG = {
     "auth": {"openapi": {"APIKeyHeader": {"api_key": ADMIN_KEY}}},
     "operations": [{
-        "include-name": ["POST /v1/events", "POST /v1/admin/reload"],
+        "include-name": ["POST /v1/events", "POST /v1/admin/reload", "POST /v1/items",
+                         "PUT /v1/items/{item_id}"],
         "checks": {"positive_data_acceptance": {
             "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}},
     }],
