@@ -1,4 +1,5 @@
-# driftrec: `make run` trains and evaluates on MovieLens-1M, `make test` runs the tests.
+# driftrec: `make run` trains and evaluates on MovieLens-1M, `make test` runs ruff and the tests,
+# `make results` rebuilds benchmarks/results/README.md from the results files.
 # Both create (once) and reuse a local virtual environment in .venv.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint bench clean-venv
+.PHONY: install run test lint bench results clean-venv
 
 install: $(STAMP)
 
@@ -25,6 +26,7 @@ run: install
 	$(BIN)/driftrec evaluate --dataset ml-1m --protocol loo --models pop,itemknn,ease,default --k 10,20,50 --out runs
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/driftrec data fetch ml-100k
 	$(BIN)/python -m pytest
 
@@ -33,6 +35,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_baselines.py
+
+results: install
+	$(BIN)/python benchmarks/report.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,11 +26,6 @@ from pydantic_settings import (
 )
 
 from driftrec.feedback.config import FeedbackConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 ENV_PREFIX = "DRIFTREC_"
 CONFIG_ENV = "DRIFTREC_CONFIG"
