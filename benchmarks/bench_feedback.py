@@ -10,7 +10,7 @@ Scenarios: ``plain`` (the real later events) and ``drift`` (simulated: half of t
 events' items replaced by recently popular ones, see ``popularity_drift``).
 
     .venv/bin/python benchmarks/bench_feedback.py --dataset ml-1m \\
-        [--config benchmarks/served-ml-1m.toml] [--events 4000]
+        [--config benchmarks/configs/served-ml-1m.toml] [--events 4000]
 
 Writes ``benchmarks/results/feedback-<dataset>.{json,md}``.
 """

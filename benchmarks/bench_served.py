@@ -15,7 +15,7 @@ Protocol: full ranking over the catalogue, items in the user's history excluded,
 score broken by item index (offline) and by catalogue position (served).
 
     .venv/bin/python benchmarks/bench_served.py --dataset ml-1m [--model default] \\
-        [--config benchmarks/served-ml-1m.toml] [--protocols loo,cold-item,cold-user]
+        [--config benchmarks/configs/served-ml-1m.toml] [--protocols loo,cold-item,cold-user]
 
 Writes ``benchmarks/results/served-<dataset>.{json,md}`` (``served-<dataset>-<tag>`` with
 ``--tag``).
