@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
 from pathlib import Path
 
 from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report, runner
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 MODELS = ["pop", "itemknn", "ease"]
 KS = (10, 20, 50)
@@ -36,7 +40,8 @@ def main() -> None:
                              protocol={"dataset": name, "protocol": "leave-one-out",
                                        "ranking": "full", "exclude_seen": True,
                                        "tie_order": "stable by timestamp, then file order",
-                                       "ks": list(KS), "items": dataset.n_items})
+                                       "ks": list(KS), "items": dataset.n_items,
+                                       "command": COMMAND})
 
 
 if __name__ == "__main__":

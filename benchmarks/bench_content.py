@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,8 @@ from driftrec.models.base import Recommender
 from driftrec.models.content import ContentRecommender
 from driftrec.text.catalogue import embed_items
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 KS = (10, 20, 50)
 PROTOCOLS = ("loo", "cold-item", "cold-user", "streaming")
@@ -179,7 +183,8 @@ def main() -> None:
         report.write_results(rows, columns, RESULTS, f"content-{protocol}-{args.dataset}",
                              title=title, protocol={"dataset": args.dataset,
                                                     "protocol": protocol, "ranking": "full",
-                                                    "exclude_seen": True, "ks": list(KS)})
+                                                    "exclude_seen": True, "ks": list(KS),
+                                                    "command": COMMAND})
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ import argparse
 import logging
 import os
 import random
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +46,8 @@ from driftrec.service.core import ServiceCore
 from driftrec.service.importer import import_events
 from driftrec.service.process import ServeProcess
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 SECRET = "benchmark-secret"
 READ_KEY, ADMIN_KEY = "bench-read-key", "bench-admin-key"
@@ -219,7 +223,8 @@ def main() -> None:
                              "model": model_dir.name if args.model_dir else args.model,
                              "database": "SQLite" if args.db is None else url.split(":")[0],
                              "http": "loopback, one client, cookie login",
-                             **info, "load_average_1m": round(os.getloadavg()[0], 1)})
+                             **info, "load_average_1m": round(os.getloadavg()[0], 1),
+                             "command": COMMAND})
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ import argparse
 import logging
 import os
 import random
+import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +44,8 @@ from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.service.process import ServeProcess
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 SECRET = "bench-faults"
 WRITERS = 8
@@ -334,7 +338,8 @@ def main() -> None:
     report.write_results(rows, columns, args.out, f"faults-{backend}", title=title, protocol={
         "database": backend, "writers": WRITERS, "events_per_request": PER_BATCH,
         "kills": args.kills, "soak_seconds": args.soak_seconds,
-        "model": "itemknn on ML-100K", "encoder": "hashing"})
+        "model": "itemknn on ML-100K", "encoder": "hashing",
+        "command": COMMAND})
 
 
 if __name__ == "__main__":

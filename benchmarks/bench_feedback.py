@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +41,8 @@ from driftrec.service.app import limit_compute_threads
 from driftrec.service.core import ServiceCore
 from driftrec.service.importer import import_events
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 log = logging.getLogger("bench_feedback")
 
@@ -114,7 +118,8 @@ def main() -> None:
                              "events": len(later), "users": len(users), "k": 10,
                              "seen_excluded": True, "batch": args.batch,
                              "drift_share": args.drift_share, "fit_s": round(fit_s, 1),
-                             "model_config": config, "encoder": args.encoder})
+                             "model_config": config, "encoder": args.encoder,
+                             "command": COMMAND})
 
 
 if __name__ == "__main__":

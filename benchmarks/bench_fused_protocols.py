@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ from driftrec.models.registry import create_model
 from driftrec.text.catalogue import embed_items
 from driftrec.utils.resources import measure
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 KS = (10, 20, 50)
 PROTOCOLS = ("cold-user", "cold-item", "streaming")
@@ -296,7 +300,7 @@ def main() -> None:
         meta = {"dataset": args.dataset, "protocol": protocol, "ranking": "full",
                 "exclude_seen": True, "ks": list(KS), "config": config,
                 "config_file": str(args.config) if args.config else None, **details,
-                "wall_s": round(wall, 1)}
+                "wall_s": round(wall, 1), "command": COMMAND}
         report.print_table(rows, columns, title)
         stem = f"fused-{protocol}-{args.dataset}" + (f"-{args.tag}" if args.tag else "")
         paths = report.write_results(rows, columns, RESULTS, stem, title=title, protocol=meta)

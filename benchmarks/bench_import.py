@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from driftrec.service.importer import import_events
 from driftrec.store import tables
 from driftrec.utils.resources import measure
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 SECRET = "benchmark-secret"
 log = logging.getLogger("bench_import")
@@ -104,7 +108,8 @@ def main() -> None:
         "dataset": args.dataset, "encoder": args.encoder, "model": model,
         "batch_rows": args.batch_rows, "state_rows": states[0],
         "database_mb": round(db_mb) if args.db is None else None,
-        "load_average_1m": round(os.getloadavg()[0], 1)})
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "command": COMMAND})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from driftrec.interest.build import build_states
 from driftrec.models.content import ContentRecommender
 from driftrec.text.catalogue import embed_items
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -77,7 +81,8 @@ def main() -> None:
     report.print_table(rows, columns, title)
     report.write_results(rows, columns, RESULTS, "interest-latency-ml-1m", title=title,
                          protocol={"dataset": "ml-1m", "encoder": "minilm",
-                                   "replayed_events": len(events), "order": "time"})
+                                   "replayed_events": len(events), "order": "time",
+                                   "command": COMMAND})
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +53,8 @@ from driftrec.models.registry import create_model
 from driftrec.models.sequence.training import TrainReport
 from driftrec.utils.resources import measure
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 KS = (10, 20, 50)
 TAIL_SHARE = 0.2
@@ -228,7 +232,8 @@ def main() -> None:
                     "exclude_seen": True, "ks": list(KS), "tail": f"bottom {1 - TAIL_SHARE:.0%}"
                     " of items by training popularity", "signals": list(SIGNALS)}
         this_run = {"models": args.models, "config_file": str(args.config or ""),
-                    "configs": configs}
+                    "configs": configs,
+                    "command": COMMAND}
 
         def write(rows: list[dict], name: str = name, title: str = title,
                   protocol: dict = protocol, this_run: dict = this_run) -> None:

@@ -31,9 +31,11 @@ import logging
 import os
 import random
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +50,8 @@ from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.service.process import ServeProcess
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 SECRET = "benchmark-secret"
 log = logging.getLogger("bench_service")
@@ -233,7 +237,8 @@ def main() -> None:
         "items": dataset.n_items, "cpu_cores": os.cpu_count(),
         "load_generator": "wrk (Debian package) with a Lua script per phase",
         "impressions_recorded": os.environ.get("DRIFTREC_FEEDBACK__RECORD", "true"),
-        "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2)})
+        "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2),
+        "command": COMMAND})
 
 
 def freshness_check(db: str, model_dir: Path, encoder: str, base: str, user: str,

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import psutil
 
 from driftrec.evaluation import report
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 BACKENDS = ("minilm", "use-multilingual")
 
@@ -79,7 +82,8 @@ def main() -> None:
     report.write_results(rows, columns, RESULTS, "text-encoding-ml-1m", title=title,
                          protocol={"dataset": "ml-1m", "catalogue": "all movies",
                                    "template": "{title} ({year}). Genres: {genres}",
-                                   "device": "cpu"})
+                                   "device": "cpu",
+                                   "command": COMMAND})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from driftrec.models.sequence.training import fit_network
 from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder
 
+#: How this script was called; recorded in every results file it writes.
+COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
 log = logging.getLogger("bench_training_threads")
 
@@ -100,7 +104,7 @@ def main() -> None:
                 "model": "sasrec-text defaults", "epochs": args.epochs, "repeats": args.repeats,
                 "cpu_count": os.cpu_count()}
     report.write_results(rows, columns, RESULTS, "training-threads-ml-1m", title=title,
-                         protocol=protocol)
+                         protocol={**protocol, "command": COMMAND})
     report.print_table(rows, columns, title)
 
 
