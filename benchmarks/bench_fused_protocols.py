@@ -7,7 +7,7 @@ The fused model is built by name and trained with ``fit`` exactly as ``driftrec 
 once; its components and ``with_signals`` ablations are evaluated from that one training,
 and ``content`` and ``pop`` (seconds to fit) are trained on the same events for comparison.
 
-* ``cold-user``: the users that ``cold_user_split(seed=0)`` draws (10%; the draw does not
+* ``cold-user``: the users that ``truncated_user_split(seed=0)`` draws (10%; the draw does not
   depend on ``keep_first``, which is checked) lose *every* event from the training data;
   the models then score them from their first 1, 3 or 5 events and are evaluated on their
   usual leave-one-out test event. This is not ``bench_content.py``'s cold-user protocol,
@@ -54,10 +54,10 @@ from driftrec.cli.common import model_config, read_config
 from driftrec.data.dataset import Dataset
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX, USER_IDX
-from driftrec.data.splits import Split, cold_item_split, cold_user_split
+from driftrec.data.splits import Split, cold_item_split, truncated_user_split
 from driftrec.evaluation import report
 from driftrec.evaluation.evaluate import EvaluationResult, evaluate_detailed
-from driftrec.evaluation.runner import COLD_USER_KS
+from driftrec.evaluation.runner import TRUNCATED_USER_KS
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import FusedRecommender
 from driftrec.models.registry import create_model
@@ -145,15 +145,15 @@ def cold_users(splits: dict[int, Split]) -> np.ndarray:
     drawn = {k: np.unique(s.test[USER_IDX].to_numpy()) for k, s in splits.items()}
     first = next(iter(drawn.values()))
     if any(not np.array_equal(first, users) for users in drawn.values()):
-        raise RuntimeError("cold_user_split drew different users for different keep_first")
+        raise RuntimeError("truncated_user_split drew different users for different keep_first")
     return first
 
 
 def bench_cold_user(dataset: Dataset, config: dict, configs: dict) -> tuple[list[dict], dict]:
     """One training without the cold users; each k only changes the histories scored."""
-    splits = {k: cold_user_split(dataset, keep_first=k, seed=SEED) for k in COLD_USER_KS}
+    splits = {k: truncated_user_split(dataset, keep_first=k, seed=SEED) for k in TRUNCATED_USER_KS}
     cold = cold_users(splits)
-    events = splits[COLD_USER_KS[0]].train.events
+    events = splits[TRUNCATED_USER_KS[0]].train.events
     train = dataset.with_events(events[~events[USER_IDX].isin(cold)])
     log.info("cold-user: %d users removed from training (%d events left)", len(cold),
              len(train.events))
@@ -183,7 +183,7 @@ def bench_cold_user(dataset: Dataset, config: dict, configs: dict) -> tuple[list
                          "users": len(histories), **extra, "eval_s": seconds})
             log.info("cold-user first %d, %s: HR@10 %.4f NDCG@10 %.4f", k, label,
                      result.metrics["HR@10"], result.metrics["NDCG@10"])
-    details = {"cold_users": len(cold), "user_fraction": 0.1, "keep_first": list(COLD_USER_KS),
+    details = {"cold_users": len(cold), "user_fraction": 0.1, "keep_first": list(TRUNCATED_USER_KS),
                "seed": SEED, "training": "leave-one-out training events minus every event "
                "of the cold users (one training for every k)",
                "note": "unlike bench_content.py's cold-user protocol (first k events in "

@@ -8,9 +8,9 @@ import pandas as pd
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.splits import (
     cold_item_split,
-    cold_user_split,
     leave_one_out,
     temporal_split,
+    truncated_user_split,
 )
 
 
@@ -57,10 +57,10 @@ def test_temporal_split_puts_all_later_events_in_test(ml100k: Dataset) -> None:
     assert set(split.test["user_idx"]) <= set(split.train.events["user_idx"])
 
 
-def test_cold_user_split_is_reproducible_and_truncates(ml100k: Dataset) -> None:
-    a = cold_user_split(ml100k, keep_first=3, seed=7)
-    b = cold_user_split(ml100k, keep_first=3, seed=7)
-    c = cold_user_split(ml100k, keep_first=3, seed=8)
+def test_truncated_user_split_is_reproducible_and_truncates(ml100k: Dataset) -> None:
+    a = truncated_user_split(ml100k, keep_first=3, seed=7)
+    b = truncated_user_split(ml100k, keep_first=3, seed=7)
+    c = truncated_user_split(ml100k, keep_first=3, seed=8)
     assert keyed(a.test) == keyed(b.test) and keyed(a.test) != keyed(c.test)
     cold_users = set(a.test["user_idx"])
     per_user = a.train.events.groupby("user_idx").size()

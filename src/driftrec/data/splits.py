@@ -117,10 +117,13 @@ def temporal_split(dataset: Dataset, *, test_fraction: float = 0.1,
     )
 
 
-def cold_user_split(dataset: Dataset, *, keep_first: int, user_fraction: float = 0.1,
-                    seed: int = 0) -> Split:
+def truncated_user_split(dataset: Dataset, *, keep_first: int, user_fraction: float = 0.1,
+                         seed: int = 0) -> Split:
     """Leave-one-out, but a random share of users keep only their first ``keep_first``
-    events as history; test is their usual last event and only they are evaluated."""
+    events as history; test is their usual *last* event and only they are evaluated.
+
+    Not what a new user is (their first events are in training, and the target is often
+    years later): :func:`driftrec.evaluation.replay.new_user_replay` is that protocol."""
     base = leave_one_out(dataset)
     rng = np.random.default_rng(seed)
     users = np.unique(base.test[USER_IDX].to_numpy())
@@ -132,11 +135,11 @@ def cold_user_split(dataset: Dataset, *, keep_first: int, user_fraction: float =
     test = base.test.loc[base.test[USER_IDX].isin(set(chosen.tolist()))]
     valid = base.valid.loc[~base.valid[USER_IDX].isin(set(chosen.tolist()))]
     return Split(
-        name=f"cold-user-{keep_first}",
+        name=f"truncated-user-{keep_first}",
         train=dataset.with_events(train.loc[keep]),
         valid=valid.reset_index(drop=True),
         test=test.reset_index(drop=True),
-        info={"protocol": "cold-user", "keep_first": keep_first, "users": len(chosen),
+        info={"protocol": "truncated-user", "keep_first": keep_first, "users": len(chosen),
               "seed": seed},
     )
 
