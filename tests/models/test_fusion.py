@@ -76,7 +76,7 @@ def test_signals_can_be_switched_off():
 
 
 def test_sequence_component_must_be_a_sequence_model():
-    with pytest.raises(ValueError, match="sequence_model must be one of"):
+    with pytest.raises(ValueError, match=r"sequence_model='ease'.*'sasrec-text' or 'sasrec'"):
         FusedRecommender(sequence_model="ease")
 
 

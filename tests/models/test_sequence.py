@@ -168,7 +168,8 @@ def test_unseen_item_with_text_gets_a_finite_meaningful_score(fitted_text_model,
 def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="hidden"):
         SASRec(hidden=10, n_heads=3)
-    with pytest.raises(ValueError, match="unknown sequence model setting"):
+    with pytest.raises(ValueError, match=r"unknown sasrec model option 'hiden' \(did you mean "
+                       r"'hidden'\?\)"):
         SASRec(hiden=10)
     with pytest.raises(ValueError, match="item_embeddings must have shape"):
         SASRecText(**TINY).fit(cyclic_dataset(), item_embeddings=np.zeros((3, 4)))

@@ -5,8 +5,14 @@ training events) and scores *histories*, not user ids: the same call serves offl
 evaluation (histories from a split) and online serving (histories from the live interest
 state), so an event changes the next recommendation without retraining.
 
-Saved models are a directory holding ``model.json`` (name, config, item ids) plus whatever
-arrays the model needs, written with NumPy or ``torch.save`` of plain tensors.
+Each model declares its options once, as a :class:`~driftrec.models.config.ModelConfig`
+subclass in ``config_class``: ``Model(**options)`` checks them (an unknown or misspelled
+option is an error naming it), ``model.settings`` is the typed result and ``model.config``
+the same options as a plain dict.
+
+Saved models are a directory holding ``model.json`` (name, every option with defaults
+filled, item ids) plus whatever arrays the model needs, written with NumPy or
+``torch.save`` of plain tensors; loading reads the options back through ``config_class``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import numpy as np
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.interest.config import InterestConfig
+from driftrec.models.config import ModelConfig
+from driftrec.models.registry import get_model_class
 
 MODEL_FILE = "model.json"
 ITEMS_FILE = "items.parquet"
@@ -28,9 +36,12 @@ M = TypeVar("M", bound="Recommender")
 
 
 class Recommender(ABC):
-    """Base class: subclasses set ``name`` and implement the four methods below."""
+    """Base class: subclasses set ``name`` and ``config_class`` and implement the four
+    methods below."""
 
     name: ClassVar[str]
+    #: The model's options: defaults, types, bounds and descriptions (none by default).
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: True when the model can score items it never saw in training (e.g. from their text):
     #: such a model implements :meth:`add_items`.
     handles_new_items: ClassVar[bool] = False
@@ -40,8 +51,26 @@ class Recommender(ABC):
     interest_config: InterestConfig | None = None
 
     def __init__(self, **config: Any) -> None:
-        self.config: dict[str, Any] = dict(config)
+        self.settings = self.config_class.resolve(self.name, config)
         self.item_ids: np.ndarray = np.array([], dtype=object)
+
+    @property
+    def settings(self) -> ModelConfig:
+        """The model's options (typed, immutable); assign a new one to change them."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: ModelConfig) -> None:
+        if not isinstance(value, self.config_class):
+            raise TypeError(f"{self.name} settings must be a {self.config_class.__name__}")
+        self._settings = value
+        self._config = value.to_dict()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Every option as a plain dict (a view of :attr:`settings`: read it, do not
+        modify it)."""
+        return self._config
 
     @property
     def n_items(self) -> int:
@@ -70,20 +99,21 @@ class Recommender(ABC):
         """Write config and item ids; subclasses add their arrays in ``_save_state``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"name": self.name, "config": self.config, "item_ids": list(map(str, self.item_ids))}
+        meta = {"name": self.name, "config": self.settings.to_dict(),
+                "item_ids": list(map(str, self.item_ids))}
         (directory / MODEL_FILE).write_text(json.dumps(meta))
         self._save_state(directory)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
-        """Load any saved model; dispatches on the name recorded in ``model.json``."""
-        from driftrec.models.registry import get_model_class
-
+        """Load any saved model; dispatches on the name recorded in ``model.json`` and reads
+        its options back through the model's ``config_class``."""
         directory = Path(directory)
         meta = json.loads((directory / MODEL_FILE).read_text())
         model_cls = get_model_class(meta["name"])
-        model = model_cls(**meta["config"])
+        settings = model_cls.config_class.from_saved(model_cls.name, meta.get("config"))
+        model = model_cls(**settings.to_dict())
         model.item_ids = np.asarray(meta["item_ids"], dtype=object)
         model._load_state(directory)
         return model

@@ -24,11 +24,13 @@ over many shrinks the imputed values towards the average and no cold item reache
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field, field_validator
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.interest.build import history_interest
@@ -37,6 +39,7 @@ from driftrec.interest.config import InterestConfig
 from driftrec.interest.state import InterestState
 from driftrec.interest.transfer import TransferIndex, transfer_weight
 from driftrec.models.base import Recommender
+from driftrec.models.config import ModelConfig
 from driftrec.text.cache import encode_texts
 from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder, l2_normalise
@@ -45,25 +48,50 @@ from driftrec.text.neighbours import cold_item_proxy
 log = logging.getLogger(__name__)
 
 SIGNALS = ("long_term", "short_term", "cluster", "transfer", "popularity")
-DEFAULTS: dict[str, Any] = {
-    "encoder": "minilm",
-    "template": None,
-    "cache_dir": None,
-    "interest": {},
-    "w_long": 0.5,
-    "w_short": 0.5,
-    "w_cluster": 0.25,
-    "w_transfer": 1.0,
-    "w_thin": 4.0,
-    "w_pop": 0.5,
-    "transfer_k0": 5.0,
-    "n_neighbors": 50,
-    "thin_neighbors": 3000,
-    "thin_below": 20,
-    "cold_neighbors": 1,
-    "clusters": True,
-    "seed": 0,
-}
+
+
+class ContentConfig(ModelConfig):
+    """Options of the content model (also the ``content`` table of the fused model)."""
+
+    encoder: str = Field("minilm", description="text encoder of item text: minilm, use, "
+                         "hashing or a sentence-transformers model directory")
+    template: str | None = Field(None, description="item text template, e.g. "
+                                 "'{title} {genres}' (None: the default template)")
+    cache_dir: str | None = Field(None, description="folder of the embedding cache "
+                                  "(None: the default)")
+    interest: dict[str, Any] = Field(default_factory=dict, description="interest state "
+                                     "settings: half-lives, event weights, clusters "
+                                     "(InterestConfig fields; empty: the defaults)")
+    w_long: float = Field(0.5, description="weight of the long-term interest signal")
+    w_short: float = Field(0.5, description="weight of the short-term interest signal")
+    w_cluster: float = Field(0.25, description="weight of the best interest-cluster signal")
+    w_transfer: float = Field(1.0, description="weight of neighbour engagement (transfer)")
+    w_thin: float = Field(4.0, description="extra weight of transfer and popularity for a "
+                          "thin history, times k0 / (k0 + n events)")
+    w_pop: float = Field(0.5, description="weight of the popularity prior")
+    transfer_k0: float = Field(5.0, ge=0, description="k0 of the fade k0 / (k0 + n) of "
+                               "borrowed interest (0: none)")
+    n_neighbors: int = Field(50, ge=1, description="users in interest space whose engagement "
+                             "is transferred")
+    thin_neighbors: int = Field(3000, ge=1, description="neighbours asked for a user with "
+                                "fewer than thin_below events")
+    thin_below: int = Field(20, ge=0, description="events below which a user is thin")
+    cold_neighbors: int = Field(1, ge=1, description="warm text neighbours an item without "
+                                "events borrows popularity and engagement from")
+    clusters: bool = Field(True, description="score by the best of the user's interest "
+                           "clusters (off: long-term interest)")
+    seed: int = Field(0, description="seed of the interest clustering")
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @field_validator("interest")
+    @classmethod
+    def _check_interest(cls, value: dict[str, Any]) -> dict[str, Any]:
+        InterestConfig.from_dict(value)
+        return value
 
 
 def standardise(x: np.ndarray) -> np.ndarray:
@@ -79,13 +107,10 @@ class ContentRecommender(Recommender):
 
     name = "content"
     handles_new_items = True
+    config_class = ContentConfig
 
     def __init__(self, **config: Any) -> None:
-        unknown = sorted(set(config) - set(DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown content model option(s) {unknown}; "
-                             f"known: {sorted(DEFAULTS)}")
-        super().__init__(**{**DEFAULTS, **config})
+        super().__init__(**config)
         self.interest_config = InterestConfig.from_dict(self.config["interest"])
         self.item_vectors = np.zeros((0, 0), dtype=np.float32)
         self.popularity = np.zeros(0, dtype=np.float32)

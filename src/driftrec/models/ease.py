@@ -8,19 +8,30 @@ thousand items.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.linalg
+from pydantic import Field
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
+from driftrec.models.config import ModelConfig
+
+
+class EASEConfig(ModelConfig):
+    """Options of the EASE model."""
+
+    l2: float = Field(500.0, ge=0, description="L2 regularisation (lambda) added to the "
+                      "diagonal of the item Gram matrix")
 
 
 class EASE(Recommender):
     name = "ease"
+    config_class = EASEConfig
 
-    def __init__(self, l2: float = 500.0, **config) -> None:
-        super().__init__(l2=l2, **config)
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
         self.weights_ = np.zeros((0, 0), dtype=np.float32)
 
     def fit(self, dataset: Dataset) -> EASE:

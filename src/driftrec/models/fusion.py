@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 from sklearn.linear_model import LogisticRegression
 
 from driftrec.data.dataset import Dataset, Histories
@@ -24,6 +25,8 @@ from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
 from driftrec.data.splits import position_from_end
 from driftrec.interest.config import InterestConfig
 from driftrec.models.base import Recommender
+from driftrec.models.config import ModelConfig
+from driftrec.models.registry import create_model, validate_config
 from driftrec.text.encoders import l2_normalise
 from driftrec.text.neighbours import cold_item_proxy
 
@@ -31,7 +34,8 @@ log = logging.getLogger(__name__)
 
 SEQUENCE_SIGNALS = ("sequence",)
 #: Registered models the fused model can use as its sequence component.
-SEQUENCE_MODELS = ("sasrec-text", "sasrec")
+SequenceModelName = Literal["sasrec-text", "sasrec"]
+SEQUENCE_MODELS: tuple[str, ...] = get_args(SequenceModelName)
 CONTENT_SIGNALS = ("long_term", "short_term", "cluster", "transfer")
 ITEM_SIGNALS = ("popularity", "recency")
 SIGNALS = (*SEQUENCE_SIGNALS, *CONTENT_SIGNALS, *ITEM_SIGNALS)
@@ -45,28 +49,55 @@ OUTSIDE_OFFSET = 1e4
 #: best: a mean over several shrinks towards the average, see ``models/content.py``).
 COLD_NEIGHBORS = 1
 
-DEFAULTS: dict[str, Any] = {
-    "signals": list(SIGNALS),
-    "sequence_model": "sasrec-text",
-    "sequence": {},
-    "content": {},
-    "encoder": "minilm",
-    #: Users whose last event is held out to fit the fusion weights.
-    "holdout_users": 2000,
-    #: Two stages: the sequence model's top ``candidates`` unseen items are re-ranked by the
-    #: fused score and stay above every other item (0: fuse over the whole catalogue).
-    "candidates": 100,
-    #: Negatives per held-out event: the other candidates (or, without a sequence model,
-    #: the top ``hard_negatives`` items of the user-specific signals in equal shares), plus
-    #: ``random_negatives`` random items.
-    "hard_negatives": 50,
-    "random_negatives": 0,
-    #: Inverse L2 strength of the logistic regression.
-    "C": 1.0,
-    #: ``pairwise`` (rank the held-out item above its negatives) or ``pointwise``.
-    "objective": "pairwise",
-    "seed": 0,
-}
+
+
+class FusionConfig(ModelConfig):
+    """Options of the fused model (``default``)."""
+
+    signals: list[str] = Field(default_factory=lambda: list(SIGNALS), description="signals "
+                               "fused, a non-empty subset of " + ", ".join(SIGNALS))
+    sequence_model: SequenceModelName = Field(
+        "sasrec-text", description="registered model used as the sequence component")
+    sequence: dict[str, Any] = Field(default_factory=dict, description="options of the "
+                                     "sequence component (see its model)")
+    content: dict[str, Any] = Field(default_factory=dict, description="options of the "
+                                    "content component (see the content model)")
+    encoder: str = Field("minilm", description="text encoder of item text, shared by the "
+                         "components unless their options name one")
+    holdout_users: int = Field(2000, ge=1, description="users whose last event is held out "
+                               "to fit the fusion weights")
+    candidates: int = Field(100, ge=0, description="the sequence model's top unseen items "
+                            "re-ranked by the fused score, kept above every other item "
+                            "(0: fuse over the whole catalogue)")
+    hard_negatives: int = Field(50, ge=0, description="hard negatives per held-out event "
+                                "without a candidate stage (top items of the user-specific "
+                                "signals in equal shares)")
+    random_negatives: int = Field(0, ge=0, description="random negatives per held-out event")
+    C: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
+    objective: Literal["pairwise", "pointwise"] = Field(
+        "pairwise", description="pairwise: rank the held-out item above its negatives; "
+        "pointwise: classify items")
+    seed: int = Field(0, description="seed of the hold-out and negative draws")
+
+    @field_validator("signals")
+    @classmethod
+    def _known_signals(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if s not in SIGNALS]
+        if bad or not value:
+            raise ValueError(f"signals must be a non-empty subset of {list(SIGNALS)}, "
+                             f"got {value}")
+        return [s for s in SIGNALS if s in value]
+
+    @model_validator(mode="after")
+    def _check_components(self) -> FusionConfig:
+        # The components' own options are checked here, by their own classes, so that a
+        # misspelled nested option fails before any training.
+        for key, model in (("sequence", self.sequence_model), ("content", "content")):
+            try:
+                validate_config(model, getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return self
 
 
 class FusedRecommender(Recommender):
@@ -74,24 +105,10 @@ class FusedRecommender(Recommender):
 
     name: ClassVar[str] = "fused"
     handles_new_items: ClassVar[bool] = True
+    config_class: ClassVar[type[ModelConfig]] = FusionConfig
 
     def __init__(self, **config: Any) -> None:
-        unknown = sorted(set(config) - set(DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown fused model option(s) {unknown}; known: {sorted(DEFAULTS)}")
-        merged = {**DEFAULTS, **config}
-        bad = [s for s in merged["signals"] if s not in SIGNALS]
-        if bad or not merged["signals"]:
-            raise ValueError(f"signals must be a non-empty subset of {list(SIGNALS)}, got "
-                             f"{merged['signals']}")
-        merged["signals"] = [s for s in SIGNALS if s in merged["signals"]]
-        if merged["sequence_model"] not in SEQUENCE_MODELS:
-            raise ValueError(f"sequence_model must be one of {list(SEQUENCE_MODELS)}, got "
-                             f"{merged['sequence_model']!r}")
-        if merged["objective"] not in ("pairwise", "pointwise"):
-            raise ValueError(f"objective must be 'pairwise' or 'pointwise', got "
-                             f"{merged['objective']!r}")
-        super().__init__(**merged)
+        super().__init__(**config)
         self.sequence: Recommender | None = None
         self.content: Recommender | None = None
         self.popularity = np.zeros(0, dtype=np.float32)
@@ -124,8 +141,6 @@ class FusedRecommender(Recommender):
     def fit(self, dataset: Dataset, *, item_embeddings: np.ndarray | None = None
             ) -> FusedRecommender:
         """Fit the components without the held-out events, then the fusion weights on them."""
-        from driftrec.models.registry import create_model
-
         cfg = self.config
         self.item_ids = dataset.item_ids
         inner, held = holdout_last_events(dataset, cfg["holdout_users"], cfg["seed"])

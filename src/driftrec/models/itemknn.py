@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 from sklearn.preprocessing import normalize
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
+from driftrec.models.config import ModelConfig
+
+
+class ItemKNNConfig(ModelConfig):
+    """Options of the item-kNN model."""
+
+    neighbours: int = Field(100, ge=0, description="most similar items kept per item "
+                            "(0: keep all)")
+    shrink: float = Field(0.0, ge=0, description="damps similarities from few co-users: "
+                          "sim * co / (co + shrink) (0: off)")
 
 
 class ItemKNN(Recommender):
@@ -17,9 +29,10 @@ class ItemKNN(Recommender):
     ``neighbours`` most similar items; ``shrink`` damps similarities from few co-users."""
 
     name = "itemknn"
+    config_class = ItemKNNConfig
 
-    def __init__(self, neighbours: int = 100, shrink: float = 0.0, **config) -> None:
-        super().__init__(neighbours=neighbours, shrink=shrink, **config)
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
         self.similarity_ = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def fit(self, dataset: Dataset) -> ItemKNN:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
+from driftrec.models.config import ModelConfig
+
+
+class PopularityConfig(ModelConfig):
+    """The popularity model has no options."""
 
 
 class Popularity(Recommender):
     """Scores are log(1 + number of users who interacted with the item)."""
 
     name = "pop"
+    config_class = PopularityConfig
 
-    def __init__(self, **config) -> None:
+    def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         self.scores_ = np.zeros(0, dtype=np.float32)
 

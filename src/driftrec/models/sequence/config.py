@@ -1,131 +1,134 @@
 """Hyper-parameters of the sequence model as one plain, JSON-safe record.
 
-Kept as a dataclass of numbers and strings so that it can live in ``model.json`` and in a
-``torch.load(weights_only=True)`` checkpoint without pickling any Python object.
+Only numbers, booleans and strings, so that ``to_dict()`` can live in ``model.json`` and in
+a ``torch.load(weights_only=True)`` checkpoint without pickling any Python object. This
+module imports no torch: options are checked and listed without it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
-SIMILARITIES = ("dot", "cosine")
-LR_SCHEDULES = ("constant", "cosine")
-WINDOWS = ("last", "random")
+from pydantic import Field, field_validator, model_validator
+
+from driftrec.models.config import ModelConfig
+
+Similarity = Literal["dot", "cosine"]
+LrSchedule = Literal["constant", "cosine"]
+Window = Literal["last", "random"]
+SIMILARITIES: tuple[str, ...] = get_args(Similarity)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+WINDOWS: tuple[str, ...] = get_args(Window)
 
 
-@dataclass
-class SequenceConfig:
-    """Architecture and training settings; defaults are tuned for ML-1M on a 2-core CPU."""
+class SequenceConfig(ModelConfig):
+    """Options of the sequence model (``sasrec-text``); defaults are tuned for ML-1M on a
+    2-core CPU."""
 
-    #: Use the item's language-model text embedding as part of its representation.
-    use_text: bool = True
-    max_len: int = 200
+    use_text: bool = Field(True, description="use the item's language-model text embedding "
+                           "as part of its representation")
+    max_len: int = Field(200, ge=1, description="most recent items of a history the model "
+                         "reads")
     #: How training cuts a history longer than ``max_len + 1`` events: ``last`` keeps its
     #: most recent window; ``random`` takes a window ending at a random event each epoch,
     #: so that every event is trained on (on ML-1M the last windows hold 66% of events).
-    window: str = "last"
-    hidden: int = 64
+    window: Window = Field(
+        "last", description="training window of a long history: its last one, or one "
+        "ending at a random event each epoch")
+    hidden: int = Field(64, ge=1, description="embedding and transformer width (divisible "
+                        "by n_heads)")
     #: Four blocks of two heads: against two blocks of one they cost half as much again per
     #: epoch, and on ML-1M they lifted validation NDCG@10 from .188 to .195 within the same
     #: time budget (``benchmarks/fused-deep.toml``).
-    n_layers: int = 4
-    n_heads: int = 2
-    ffn_mult: int = 2
-    dropout: float = 0.2
+    n_layers: int = Field(4, ge=0, description="transformer blocks")
+    n_heads: int = Field(2, ge=1, description="attention heads per block")
+    ffn_mult: int = Field(2, ge=1, description="feed-forward width as a multiple of hidden")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout probability")
     #: ``dot``: logits are dot products with the item table; ``cosine``: both sides are
     #: L2-normalised and divided by ``temperature`` (bounded logits, less popularity bias).
-    similarity: str = "dot"
-    temperature: float = 0.05
+    similarity: Similarity = Field(
+        "dot", description="logits: dot products with the item table, or cosines divided "
+        "by temperature")
+    temperature: float = Field(0.05, gt=0, description="divisor of cosine logits")
     #: Probability of dropping an item's ID embedding in training, so that the text
     #: projection alone must carry meaning (what an unseen item has). On ML-1M (20-epoch
     #: cold-item protocol) 0.2 raised cold-target HR@50 from .043 to .163 and cost 3-4% of
     #: all-target HR@10 / NDCG@10, so it is off by default.
-    id_dropout: float = 0.0
+    id_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="probability of dropping an "
+                              "item's ID embedding in training (text must carry meaning)")
     #: Softmax over items with training events only; items without events keep a zero ID
     #: row and are ranked by their text (as new items added after training are).
-    softmax_trained_only: bool = True
-    lr: float = 3e-3
-    #: Optimiser steps of linear learning-rate warm-up.
-    warmup_steps: int = 200
+    softmax_trained_only: bool = Field(True, description="softmax over items with training "
+                                       "events only (others are ranked by their text)")
+    lr: float = Field(3e-3, gt=0, description="peak learning rate")
+    warmup_steps: int = Field(200, ge=0, description="optimiser steps of linear learning-rate "
+                              "warm-up")
     #: After warm-up: ``constant``, or ``cosine`` decay to zero at ``max_epochs`` (or when
     #: the time budget runs out, if that comes first).
-    lr_schedule: str = "cosine"
-    weight_decay: float = 0.1
-    batch_size: int = 64
-    max_epochs: int = 200
+    lr_schedule: LrSchedule = Field(
+        "cosine", description="after warm-up: constant, or cosine decay to zero")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(64, ge=1, description="sequences per optimiser step")
+    max_epochs: int = Field(200, ge=1, description="most training epochs")
     #: Stop after this many validation checks without improvement (under the cosine
     #: schedule, counted once the rate has decayed to half its peak).
-    patience: int = 10
+    patience: int = Field(10, ge=1, description="validation checks without improvement "
+                          "before stopping")
     #: Also stop after this many checks without improvement at any rate (0: never). On a
     #: small dataset validation peaks early, while the rate is still high, and patience
     #: alone would run on to half the decay (ML-100K: best epoch 30-46, stopped at 126);
     #: on ML-1M the longest stall seen at a high rate was 10 checks.
-    stall_limit: int = 20
-    #: Validate every ``eval_every`` epochs (on at most ``valid_users`` users).
-    eval_every: int = 2
-    valid_users: int = 2000
-    #: Wall-clock training limit in minutes (0: none); the best epoch so far is kept.
-    time_budget_min: float = 42.0
-    seed: int = 42
+    stall_limit: int = Field(20, ge=0, description="checks without improvement at any rate "
+                             "before stopping (0: never)")
+    eval_every: int = Field(2, ge=1, description="epochs between validation checks")
+    valid_users: int = Field(2000, ge=0, description="users validated on (their last event "
+                             "held out)")
+    time_budget_min: float = Field(42.0, ge=0, description="wall-clock training limit in "
+                                   "minutes, the best epoch kept (0: none)")
+    seed: int = Field(42, description="seed of weights, batches and hold-out")
     #: Training threads (0: every CPU core, at most 4): each batch is cut into this many
     #: shards whose gradients are computed in parallel, one core each. Results are
     #: reproducible for the same seed and ``threads``. On a machine shared with other jobs,
     #: set fewer: a shard waiting for a busy core holds up the whole step.
-    threads: int = 0
+    threads: int = Field(0, ge=0, description="training threads, one batch shard each "
+                         "(0: every core, at most 4)")
     #: Networks trained side by side in parallel from different seeds (seed, seed + 1,
     #: ...), each on ``threads / members`` cores (at least one), whose logits are averaged
     #: when scoring: two independently trained networks rank better than either, at the
     #: cost of fewer epochs each within the same time budget.
-    members: int = 1
+    members: int = Field(1, ge=1, description="networks trained from seeds seed, seed + 1, "
+                         "... whose logits are averaged")
     #: bfloat16 inputs for the catalogue-softmax matrix products (fast with AVX512-BF16).
     #: ``None``: on when the CPU has AVX512-BF16.
-    bf16: bool | None = None
-    #: Name of the text encoder whose item embeddings were used (recorded, not loaded).
-    encoder: str = ""
+    bf16: bool | None = Field(None, validate_default=True, description="bfloat16 "
+                              "catalogue-softmax products (None: when the CPU has "
+                              "AVX512-BF16)")
+    encoder: str = Field("", description="text encoder of the item embeddings (recorded; "
+                         "empty: the default encoder)")
 
-    def __post_init__(self) -> None:
-        if self.bf16 is None:
-            self.bf16 = cpu_has_bf16()
-        rules = {
-            "max_len": (self.max_len >= 1, "must be at least 1"),
-            "window": (self.window in WINDOWS, f"must be one of {WINDOWS}"),
-            "hidden": (self.hidden >= 1 and self.hidden % max(1, self.n_heads) == 0,
-                       "must be positive and divisible by n_heads"),
-            "threads": (self.threads >= 0, "must be 0 (every core) or more"),
-            "members": (self.members >= 1, "must be at least 1"),
-            "n_layers": (self.n_layers >= 0, "must be 0 or more"),
-            "n_heads": (self.n_heads >= 1, "must be at least 1"),
-            "ffn_mult": (self.ffn_mult >= 1, "must be at least 1"),
-            "dropout": (0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
-            "id_dropout": (0.0 <= self.id_dropout < 1.0, "must be in [0, 1)"),
-            "similarity": (self.similarity in SIMILARITIES, f"must be one of {SIMILARITIES}"),
-            "temperature": (self.temperature > 0, "must be positive"),
-            "lr": (self.lr > 0, "must be positive"),
-            "lr_schedule": (self.lr_schedule in LR_SCHEDULES, f"must be one of {LR_SCHEDULES}"),
-            "batch_size": (self.batch_size >= 1, "must be at least 1"),
-            "max_epochs": (self.max_epochs >= 1, "must be at least 1"),
-            "patience": (self.patience >= 1, "must be at least 1"),
-            "stall_limit": (self.stall_limit >= 0, "must be 0 (never) or more"),
-            "eval_every": (self.eval_every >= 1, "must be at least 1"),
-            "valid_users": (self.valid_users >= 0, "must be 0 or more"),
-        }
-        problems = [f"{key}={getattr(self, key)!r} {why}"
-                    for key, (ok, why) in rules.items() if not ok]
-        if problems:
-            raise ValueError("invalid sequence model setting(s): " + "; ".join(problems))
+    @field_validator("bf16")
+    @classmethod
+    def _resolve_bf16(cls, value: bool | None) -> bool:
+        return cpu_has_bf16() if value is None else value
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> SequenceConfig:
+        if self.hidden % self.n_heads:
+            raise ValueError(f"hidden={self.hidden} must be divisible by "
+                             f"n_heads={self.n_heads}")
+        return self
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SequenceConfig:
         """Build from a dict, naming any key that is not a setting."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"unknown sequence model setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**raw)
+        return cls.resolve("sequence", raw)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+class SASRecConfig(SequenceConfig):
+    """Options of the ID-only sequence model (``sasrec``): text is off by default."""
+
+    use_text: bool = Field(False, description="use the item's language-model text embedding "
+                           "as part of its representation")
 
 
 def cpu_has_bf16() -> bool:

@@ -19,7 +19,7 @@ import torch
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
 from driftrec.models.sequence.batching import right_align
-from driftrec.models.sequence.config import SequenceConfig
+from driftrec.models.sequence.config import SASRecConfig, SequenceConfig
 from driftrec.models.sequence.network import SequenceEnsemble, SequenceNet, build_network
 from driftrec.models.sequence.training import (
     TrainReport,
@@ -38,15 +38,18 @@ class SequenceRecommender(Recommender):
 
     name: ClassVar[str] = "sasrec-text"
     handles_new_items: ClassVar[bool] = True
-    default_use_text: ClassVar[bool] = True
+    config_class: ClassVar[type[SequenceConfig]] = SequenceConfig
 
     def __init__(self, **config: Any) -> None:
-        config.setdefault("use_text", self.default_use_text)
-        self.cfg = SequenceConfig.from_dict(config)
-        super().__init__(**self.cfg.to_dict())
+        super().__init__(**config)
         self.net: SequenceNet | SequenceEnsemble | None = None
         self.report: TrainReport | None = None
         self.show_progress = True
+
+    @property
+    def cfg(self) -> SequenceConfig:
+        """The options, typed (:attr:`settings`)."""
+        return self.settings  # type: ignore[return-value]
 
     # -- training -------------------------------------------------------------------
     def fit(
@@ -99,8 +102,7 @@ class SequenceRecommender(Recommender):
 
             encoder = get_encoder(self.cfg.encoder or None)
             given = embed_items(dataset, encoder, progress=self.show_progress)
-            self.cfg.encoder = encoder.name
-            self.config["encoder"] = encoder.name
+            self.settings = self.cfg.replace(encoder=encoder.name)
         given = np.asarray(given, dtype=np.float32)
         if given.ndim != 2 or given.shape[0] != dataset.n_items:
             raise ValueError(
@@ -174,8 +176,7 @@ class SequenceRecommender(Recommender):
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore from a file written by ``save``, without unpickling any object."""
         ckpt = torch.load(path, weights_only=True, map_location="cpu")
-        self.cfg = SequenceConfig.from_dict(ckpt["config"])
-        self.config = self.cfg.to_dict()
+        self.settings = self.config_class.from_saved(self.name, ckpt["config"])
         self.item_ids = np.asarray(ckpt["item_ids"], dtype=object)
         state = ckpt["state_dict"]
         prefix = "members.0." if self.cfg.members > 1 else ""
@@ -195,7 +196,7 @@ class SASRec(SequenceRecommender):
 
     name: ClassVar[str] = "sasrec"
     handles_new_items: ClassVar[bool] = False
-    default_use_text: ClassVar[bool] = False
+    config_class: ClassVar[type[SequenceConfig]] = SASRecConfig
 
 
 class SASRecText(SequenceRecommender):

@@ -365,7 +365,7 @@ def train_ensemble(
     weights. Returns the ensemble's report (see :class:`TrainReport`)."""
     n = len(ensemble.members)
     member_threads = max(1, training_threads(cfg) // n)
-    configs = [dataclasses.replace(cfg, seed=cfg.seed + m, threads=member_threads, members=1)
+    configs = [cfg.replace(seed=cfg.seed + m, threads=member_threads, members=1)
                for m in range(n)]
     stop = threading.Event()
     start = time.perf_counter()
