@@ -25,7 +25,13 @@ def read_config(path: Path | None) -> dict[str, Any]:
     if not path.exists():
         raise fail(f"config file {path} does not exist")
     text = path.read_text()
-    return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    try:
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError
+        raise fail(f"config file {path} cannot be read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise fail(f"config file {path} must hold a table of settings")
+    return raw
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
@@ -45,3 +51,19 @@ def model_config(config: dict[str, Any], name: str) -> dict[str, Any]:
 
     models = config.get("models", {})
     return dict(config.get("model", {}) | models.get(name, {}) | models.get(resolve_name(name), {}))
+
+
+def checked_model_config(config: dict[str, Any], name: str, path: Path | None = None
+                         ) -> dict[str, Any]:
+    """:func:`model_config`, checked by the model's own options class (no torch, no data
+    loaded): an unknown model, an unknown option or a bad value fails with a message naming
+    the model and the key."""
+    from driftrec.models.registry import validate_config
+
+    options = model_config(config, name)
+    try:
+        validate_config(name, options)
+    except ValueError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise fail(f"{where}{exc}") from None
+    return options

@@ -1,4 +1,4 @@
-"""``driftrec train``, ``driftrec recommend`` and ``driftrec evaluate``."""
+"""``driftrec train``, ``driftrec recommend``, ``driftrec evaluate`` and ``driftrec models``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from driftrec.cli.common import fail, model_config, parse_ks, read_config
+from driftrec.cli.common import checked_model_config, fail, parse_ks, read_config
 from driftrec.data import movielens
 from driftrec.data.dataset import Histories
 from driftrec.data.errors import DataError
@@ -21,7 +22,7 @@ from driftrec.evaluation import report, runner
 from driftrec.evaluation.metrics import top_k
 from driftrec.models.bundle import load_bundle, save_bundle
 from driftrec.models.popularity import Popularity
-from driftrec.models.registry import create_model
+from driftrec.models.registry import ALIASES, MODELS, config_class, create_model, resolve_name
 from driftrec.utils.resources import measure
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def train(
     """Fit a model and write it, with its catalogue, to --out."""
     if unknown_items not in ("error", "warn"):
         raise fail("--unknown-items must be 'error' or 'warn'")
+    options = checked_model_config(read_config(config), model, config)
     try:
         if events in movielens.DATASETS:
             dataset = movielens.load_movielens(events)
@@ -52,7 +54,7 @@ def train(
             dataset, clean_report = load_dataset(events, items, users, unknown_items=unknown_items,
                                                   strict=strict, min_value=min_value, core=core)
             Console(stderr=True).print(str(clean_report))
-        estimator = create_model(model, **model_config(read_config(config), model))
+        estimator = create_model(model, **options)
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
     log.info("training %s on %s: %d users, %d items, %d events", estimator.name, dataset.name,
@@ -137,10 +139,10 @@ def evaluate(
     ks = parse_ks(k)
     names = [m.strip() for m in models.split(",") if m.strip()]
     cfg = read_config(config)
+    configs = {n: checked_model_config(cfg, n, config) for n in names}
     try:
         data = load_any(dataset, items)
-        rows = runner.run(data, protocol, names, ks=ks, seed=seed,
-                          configs={n: model_config(cfg, n) for n in names})
+        rows = runner.run(data, protocol, names, ks=ks, seed=seed, configs=configs)
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
     columns = ["protocol", "model", *report.headline_columns(ks), *report.RESOURCE_COLUMNS]
@@ -154,7 +156,40 @@ def evaluate(
     Console(stderr=True).print(f"results: {paths[0]} {paths[1]}")
 
 
+def models(
+    name: str | None = typer.Argument(None, help="One model (default: every registered "
+                                      "model)."),
+) -> None:
+    """List the registered models and their options: name, type, default, description.
+
+    These are the keys of the ``[model]`` / ``[models.NAME]`` tables of ``--config``.
+    """
+    try:
+        names = [resolve_name(name)] if name else list(MODELS)
+        classes = {n: config_class(n) for n in names}
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    aliases = {target: alias for alias, target in ALIASES.items()}
+    console = Console()
+    for key, cls in classes.items():
+        title = f"{key} ({aliases[key]})" if key in aliases else key
+        doc = (cls.__doc__ or "").strip().split("\n")[0].replace("``", "")
+        options = cls.options()
+        if not options:
+            console.print(f"[bold]{title}[/]: no options")
+            continue
+        table = Table(title=title, caption=doc, title_justify="left")
+        table.add_column("option", style="bold")
+        table.add_column("type")
+        table.add_column("default")
+        table.add_column("description")
+        for row in options:
+            table.add_row(row["name"], row["type"], row["default"], row["description"])
+        console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(recommend)
     app.command()(evaluate)
+    app.command("models")(models)

@@ -75,10 +75,17 @@ class ModelConfig(BaseModel):
         rows = []
         for name, field in cls.model_fields.items():
             default = field.get_default(call_default_factory=True)
-            rows.append({"name": name, "type": type_name(field.annotation),
+            bounds = [f"{op} {getattr(m, attr)}" for m in field.metadata
+                      for attr, op in BOUNDS if hasattr(m, attr)]
+            rows.append({"name": name, "type": ", ".join([type_name(field.annotation),
+                                                          *bounds]),
                          "default": repr_default(default),
                          "description": field.description or ""})
         return rows
+
+
+#: Constraint attributes of ``Field(ge=..., ...)`` metadata and how listings show them.
+BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
 
 def unknown_message(model: str, unknown: list[str], valid: list[str]) -> str:
