@@ -117,3 +117,41 @@ def test_console_script_is_installed() -> None:
     out = subprocess.run([sys.executable, "-m", "driftrec", "--help"], capture_output=True,
                          text=True, check=True)
     assert "train" in out.stdout and "evaluate" in out.stdout
+
+
+def test_models_lists_every_model_with_its_options() -> None:
+    from driftrec.models.registry import MODELS
+
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert all(name in result.output for name in MODELS)
+    assert "neighbours" in result.output and "fused (default)" in result.output
+    one = runner.invoke(app, ["models", "itemknn"], env={"COLUMNS": "200"})
+    assert one.exit_code == 0 and "shrink" in one.output and "l2" not in one.output
+    bad = runner.invoke(app, ["models", "nope"])
+    assert bad.exit_code == 2 and "unknown model" in bad.output
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_misspelled_config_option_fails_before_any_work(command: str, tmp_path: Path) -> None:
+    config = tmp_path / "itemknn.toml"
+    config.write_text("[models.itemknn]\nneighbors = 50\n")
+    args = {"train": ["train", "--events", "ml-100k", "--model", "itemknn", "--out",
+                      str(tmp_path / "model")],
+            "evaluate": ["evaluate", "--dataset", "ml-100k", "--models", "pop,itemknn",
+                         "--out", str(tmp_path)]}[command]
+    result = runner.invoke(app, [*args, "--config", str(config)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "itemknn" in result.output and "'neighbors'" in result.output
+    assert "did you mean 'neighbours'?" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_nested_misspelled_option_names_the_component(tmp_path: Path) -> None:
+    config = tmp_path / "fused.toml"
+    config.write_text("[model]\nsequence = {hiden = 8}\n")
+    result = runner.invoke(app, ["train", "--events", "ml-100k", "--out", str(tmp_path / "m"),
+                                 "--config", str(config)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "fused" in result.output and "sequence" in result.output and "'hiden'" in result.output
