@@ -1,4 +1,4 @@
-# driftrec: `make run` trains and evaluates on MovieLens-1M, `make test` runs ruff and the tests,
+# driftrec: `make run` trains, evaluates and serves MovieLens-1M, `make test` runs ruff and the tests,
 # `make results` rebuilds benchmarks/results/README.md from the results files.
 # Both create (once) and reuse a local virtual environment in .venv.
 
@@ -21,9 +21,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[service,dev]'
 	touch $(STAMP)
 
+# Fetch ML-1M, train the default model within BUDGET, evaluate it beside the baselines,
+# import the events into work/ml-1m/driftrec.db and serve the API and dashboard on
+# 127.0.0.1:8000. A second run reuses every step's output.
+BUDGET ?= 5m
 run: install
-	$(BIN)/driftrec data fetch ml-1m
-	$(BIN)/driftrec evaluate --dataset ml-1m --protocol loo --models pop,itemknn,ease,default --k 10,20,50 --out runs
+	$(BIN)/driftrec quickstart --dataset ml-1m --budget $(BUDGET)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

@@ -30,12 +30,13 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 
 def _register_all() -> None:
-    from driftrec.cli import data, imports, interest, models, serve
+    from driftrec.cli import data, imports, interest, models, quickstart, serve
 
     data.register(app)
     imports.register(app)
     interest.register(app)
     models.register(app)
+    quickstart.register(app)
     serve.register(app)
 
 

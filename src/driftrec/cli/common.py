@@ -67,3 +67,33 @@ def checked_model_config(config: dict[str, Any], name: str, path: Path | None = 
         where = f"{path}: " if path is not None else ""
         raise fail(f"{where}{exc}") from None
     return options
+
+
+def parse_budget(text: str, option: str = "--budget") -> float:
+    """A duration such as ``90s``, ``5m``, ``1.5h`` or a bare number of minutes, in minutes."""
+    units = {"s": 1 / 60, "m": 1.0, "h": 60.0}
+    raw = text.strip().lower()
+    scale = units.get(raw[-1:])
+    number = raw[:-1] if scale is not None else raw
+    try:
+        minutes = float(number) * (scale if scale is not None else 1.0)
+    except ValueError:
+        raise fail(f"{option} must be a duration such as 90s, 5m or 1h, got {text!r}") from None
+    if minutes <= 0:
+        raise fail(f"{option} must be positive, got {text!r}")
+    return minutes
+
+
+def budget_options(name: str, options: dict[str, Any], minutes: float) -> dict[str, Any]:
+    """``options`` with the model's training time budget set to ``minutes``: the sequence
+    model's ``time_budget_min`` (the fused model's ``sequence`` table); models that train
+    in seconds have no budget and are returned unchanged."""
+    from driftrec.models.registry import resolve_name
+
+    key = resolve_name(name)
+    if key == "fused":
+        return {**options, "sequence": {**options.get("sequence", {}),
+                                        "time_budget_min": minutes}}
+    if key in ("sasrec", "sasrec-text"):
+        return {**options, "time_budget_min": minutes}
+    return options

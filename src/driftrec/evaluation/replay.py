@@ -159,6 +159,8 @@ def rank_summary(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
         out[f"HR@{k}"] = float(hit.mean()) if len(ranks) else float("nan")
         out[f"NDCG@{k}"] = (float(np.where(hit, 1.0 / np.log2(ranks + 2), 0.0).mean())
                             if len(ranks) else float("nan"))
+        out[f"MRR@{k}"] = (float(np.where(hit, 1.0 / (ranks + 1), 0.0).mean())
+                           if len(ranks) else float("nan"))
     k0 = min(ks)
     p = out[f"HR@{k0}"]
     out[f"HR@{k0}_se"] = float(np.sqrt(p * (1 - p) / len(ranks))) if len(ranks) else float("nan")

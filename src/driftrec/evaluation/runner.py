@@ -20,8 +20,9 @@ from driftrec.data.splits import (
 )
 from driftrec.evaluation import replay as rp
 from driftrec.evaluation.evaluate import DEFAULT_KS, evaluate_detailed
+from driftrec.models.base import Recommender
 from driftrec.models.registry import create_model, resolve_name
-from driftrec.utils.resources import measure
+from driftrec.utils.resources import Usage, measure
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,18 @@ def run(
     configs: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
     progress: bool = True,
+    fitted: dict[str, tuple[Recommender, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (case, model): every metric plus fit/eval seconds and peak memory.
 
+    ``fitted`` maps a model name to a model already trained on this protocol's training
+    split and the seconds its training took (e.g. a saved bundle); it is evaluated as is.
     Ctrl-C stops the run and returns the rows finished so far.
     """
     configs = configs or {}
     rows: list[dict[str, Any]] = []
     try:
-        _run_cases(dataset, protocol, models, ks, configs, seed, progress, rows)
+        _run_cases(dataset, protocol, models, ks, configs, seed, progress, rows, fitted or {})
     except KeyboardInterrupt:
         log.warning("interrupted: returning the %d finished results", len(rows))
     return rows
@@ -116,18 +120,23 @@ def run(
 
 def _run_cases(dataset: Dataset, protocol: str, models: list[str], ks: tuple[int, ...],
                configs: dict[str, dict[str, Any]], seed: int, progress: bool,
-               rows: list[dict[str, Any]]) -> None:
+               rows: list[dict[str, Any]],
+               fitted: dict[str, tuple[Recommender, float]]) -> None:
     if protocol in REPLAY_PROTOCOLS:
         _run_replay(replay_case(dataset, protocol, seed=seed), models, ks, configs, progress,
                     rows)
         return
     for case in protocol_cases(dataset, protocol, seed=seed):
         for name in models:
-            config = configs.get(name, configs.get(resolve_name(name), {}))
-            model = create_model(name, **config)
-            log.info("[%s] fitting %s", case.label, name)
-            with measure() as fit_usage:
-                model.fit(case.split.train)
+            if name in fitted:
+                model, fit_s = fitted[name]
+                fit_usage = Usage(seconds=fit_s, peak_rss_mb=0.0)
+            else:
+                config = configs.get(name, configs.get(resolve_name(name), {}))
+                model = create_model(name, **config)
+                log.info("[%s] fitting %s", case.label, name)
+                with measure() as fit_usage:
+                    model.fit(case.split.train)
             targets = case.split.test if case.target_filter is None else case.target_filter(
                 case.split.test)
             with measure() as eval_usage:
