@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftrec.cli.common import checked_model_config, fail, parse_ks, read_config
+from driftrec.cli.common import (
+    budget_options,
+    checked_model_config,
+    fail,
+    parse_budget,
+    parse_ks,
+    read_config,
+)
 from driftrec.data import movielens
 from driftrec.data.dataset import Histories
 from driftrec.data.errors import DataError
@@ -37,6 +44,9 @@ def train(
                                       "catalogue, events or not."),
     users: Path | None = typer.Option(None, help="Users file (optional attributes)."),
     config: Path | None = typer.Option(None, help="TOML/JSON with [model] settings."),
+    budget: str | None = typer.Option(None, help="Training time budget, e.g. 90s, 5m, 1h "
+                                      "(the sequence model's time_budget_min; Ctrl-C also "
+                                      "stops training and keeps the best weights)."),
     unknown_items: str = typer.Option("error", help="Events naming items missing from "
                                       "--items: 'error' or 'warn' (drop and count)."),
     strict: bool = typer.Option(False, help="Stop at the first malformed row."),
@@ -47,6 +57,8 @@ def train(
     if unknown_items not in ("error", "warn"):
         raise fail("--unknown-items must be 'error' or 'warn'")
     options = checked_model_config(read_config(config), model, config)
+    if budget is not None:
+        options = budget_options(model, options, parse_budget(budget))
     try:
         if events in movielens.DATASETS:
             dataset = movielens.load_movielens(events)
@@ -126,7 +138,8 @@ def recommend(
 def evaluate(
     dataset: str = typer.Option("ml-1m", help="ml-1m, ml-100k, or an events file."),
     items: Path | None = typer.Option(None, help="Items file for an events file."),
-    protocol: str = typer.Option("loo", help="loo, temporal, cold-user or cold-item."),
+    protocol: str = typer.Option("loo", help=", ".join(runner.PROTOCOLS) + " (see "
+                                 "docs/evaluation.md)."),
     models: str = typer.Option("pop,itemknn,ease", help="Comma-separated model names."),
     k: str = typer.Option("10,20,50", "--k", help="Cut-offs, comma-separated."),
     config: Path | None = typer.Option(None, help="TOML/JSON with [models.NAME] settings."),
