@@ -71,23 +71,65 @@ def position_from_end(events: pd.DataFrame) -> np.ndarray:
     return counts[users] - 1 - rank_in_user(events)
 
 
+def sample_users(events: pd.DataFrame, n_users: int, *, seed: int = 0,
+                 min_events: int = 1) -> np.ndarray:
+    """Up to ``n_users`` distinct users with at least ``min_events`` events, drawn without
+    replacement by ``np.random.default_rng(seed)``; sorted by user index."""
+    users = events[USER_IDX].to_numpy()
+    counts = np.bincount(users) if len(users) else np.zeros(0, dtype=np.int64)
+    eligible = np.flatnonzero(counts >= min_events)
+    if n_users <= 0 or len(eligible) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False))
+
+
+def holdout_last(events: pd.DataFrame, *, users: np.ndarray | None = None, last: int = 1,
+                 min_events: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out each user's ``last`` latest events: the one hold-out every protocol and
+    model uses (leave-one-out, the fused model's weights, sequence early stopping).
+
+    Only users in ``users`` (default: every user) with at least ``min_events`` events are
+    held out. "Latest" is in time order with a stable sort, so of two events with equal
+    timestamps the one later in the frame is the later one. Returns ``(rest, held)``:
+    ``rest`` keeps the frame's row order and index; ``held`` is in user order, each user's
+    events in time order, with a fresh index.
+    """
+    user_col = events[USER_IDX].to_numpy()
+    counts = np.bincount(user_col) if len(user_col) else np.zeros(0, dtype=np.int64)
+    rank = rank_in_user(events)
+    mask = (counts[user_col] - 1 - rank < last) & (counts[user_col] >= min_events)
+    if users is not None:
+        mask &= np.isin(user_col, np.asarray(users, dtype=np.int64))
+    rows = np.flatnonzero(mask)
+    rows = rows[np.lexsort((rank[rows], user_col[rows]))]
+    keep = np.ones(len(events), dtype=bool)
+    keep[rows] = False
+    return events.loc[keep], events.iloc[rows].reset_index(drop=True)
+
+
+def holdout_sample(dataset: Dataset, n_users: int, *, seed: int = 0, min_events: int = 3
+                   ) -> tuple[Dataset, pd.DataFrame]:
+    """The latest event of up to ``n_users`` users with at least ``min_events`` events
+    (drawn by :func:`sample_users`) held out of ``dataset``: ``(rest, held)``, ``held``
+    one event per user in user order (see :func:`holdout_last`)."""
+    chosen = sample_users(dataset.events, n_users, seed=seed, min_events=min_events)
+    rest, held = holdout_last(dataset.events, users=chosen)
+    return dataset.with_events(rest), held
+
+
 def leave_one_out(dataset: Dataset, *, min_history: int = 1) -> Split:
     """Per user: last event is test, the one before is validation, the rest is training.
 
     Users with fewer than ``min_history + 2`` events keep all events in training.
     """
-    events = dataset.events
-    from_end = position_from_end(events)
-    n_per_user = events.groupby(USER_IDX)[USER_IDX].transform("size").to_numpy()
-    eligible = n_per_user >= min_history + 2
-    test_mask = eligible & (from_end == 0)
-    valid_mask = eligible & (from_end == 1)
-    train = events.loc[~(test_mask | valid_mask)]
+    train, held = holdout_last(dataset.events, last=2, min_events=min_history + 2)
+    from_end = position_from_end(held)
     return Split(
         name="loo",
         train=dataset.with_events(train),
-        valid=events.loc[valid_mask].reset_index(drop=True),
-        test=events.loc[test_mask].reset_index(drop=True),
+        valid=held.loc[from_end == 1].reset_index(drop=True),
+        test=held.loc[from_end == 0].reset_index(drop=True),
         info={"protocol": "leave-one-out", "min_history": min_history},
     )
 
