@@ -11,8 +11,9 @@ held-out target items, ``hit_j = 1`` if ``L[j]`` is in ``T``.
                          IDCG = sum_{j < min(|T|, K)} 1 / log2(j + 2)
 - MRR@K                = 1 / (j* + 1) for the first hit position j*, 0 without a hit
 
-With one target per user (leave-one-out) HR@K = Recall@K and NDCG@K = 1 / log2(rank + 2).
-Metrics are averaged over users. List-level measures:
+With one target per user (leave-one-out) HR@K = Recall@K and NDCG@K = 1 / log2(rank + 2)
+for a target at 0-based rank < K (``ndcg_from_ranks``). Metrics are averaged over users.
+List-level measures:
 
 - coverage@K           = |union of all users' lists| / |catalogue|
 - intra-list diversity = mean over users of the mean over pairs j != l of 1 - cos(e_Lj, e_Ll)
@@ -65,6 +66,25 @@ def rank_metrics(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, n
         "NDCG": dcg / idcg,
         "MRR": mrr,
     }
+
+
+def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target item: the number of items scored strictly higher.
+
+    Items scored equal to the target do not count against it (unlike :func:`top_k`, which
+    orders ties by item index); on a neural model's float scores the two agree. This is
+    the rank behind the sequence model's validation NDCG (early stopping).
+    """
+    scores = np.asarray(scores)
+    target = scores[np.arange(len(scores)), np.asarray(targets, dtype=np.int64)]
+    return (scores > target[:, None]).sum(axis=1)
+
+
+def ndcg_from_ranks(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Per-row NDCG@K with one relevant item at 0-based rank ``ranks``: ``1 / log2(rank +
+    2)`` below ``k``, else 0 (what :func:`rank_metrics` gives for one target)."""
+    ranks = np.asarray(ranks)
+    return np.where(ranks < k, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
 
 
 def coverage(lists: np.ndarray, n_items: int) -> float:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.splits import holdout_sample
 from driftrec.models.base import Recommender
 from driftrec.models.sequence.batching import right_align
 from driftrec.models.sequence.config import SASRecConfig, SequenceConfig
@@ -25,7 +26,6 @@ from driftrec.models.sequence.training import (
     TrainReport,
     fit_network,
     given_holdout,
-    split_holdout,
 )
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,11 @@ class SequenceRecommender(Recommender):
         text = self._item_text(dataset, item_embeddings) if cfg.use_text else None
         self.item_ids = dataset.item_ids
         self.net = self._build(dataset.n_items, text)
+        if valid_events is None:
+            dataset, valid_events = holdout_sample(dataset, cfg.valid_users, seed=cfg.seed)
         histories = Histories.from_events(dataset.events)
         seqs = histories.items
-        if valid_events is not None:
-            train_seqs, holdout = seqs, given_holdout(histories, valid_events)
-        else:
-            train_seqs, holdout = split_holdout(
-                seqs, cfg.valid_users, np.random.default_rng(cfg.seed)
-            )
+        train_seqs, holdout = seqs, given_holdout(histories, valid_events)
         log.info(
             "training %s on %d users, %d items (text: %s)",
             self.name, len(seqs), dataset.n_items, "yes" if text is not None else "no",

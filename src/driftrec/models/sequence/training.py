@@ -34,6 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from driftrec.data.dataset import Histories
 from driftrec.data.schema import ITEM_IDX, USER_IDX
+from driftrec.evaluation import metrics
 from driftrec.models.sequence.batching import length_batches, right_align
 from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.loss import softmax_cross_entropy
@@ -68,25 +69,12 @@ class TrainReport:
     members: list[dict[str, Any]] = field(default_factory=list)
 
 
-def split_holdout(
-    seqs: list[np.ndarray], n_users: int, rng: np.random.Generator
-) -> tuple[list[np.ndarray], Holdout | None]:
-    """Hold out the last item of up to ``n_users`` users with at least three events."""
-    eligible = np.flatnonzero([len(s) >= 3 for s in seqs])
-    if n_users <= 0 or len(eligible) == 0:
-        return seqs, None
-    chosen = np.sort(rng.choice(eligible, size=min(n_users, len(eligible)), replace=False))
-    train = list(seqs)
-    inputs, targets = [], []
-    for u in chosen:
-        train[u] = seqs[u][:-1]
-        inputs.append(seqs[u][:-1])
-        targets.append(int(seqs[u][-1]))
-    return train, Holdout(inputs, np.asarray(targets, dtype=np.int64))
-
-
 def given_holdout(histories: Histories, valid_events: pd.DataFrame) -> Holdout | None:
-    """Validation from known next events: each user's history, then the event's item."""
+    """Validation from known next events: each user's history, then the event's item.
+
+    The events come from the one hold-out of :mod:`driftrec.data.splits`
+    (:func:`~driftrec.data.splits.holdout_sample`), or from the caller (the fused model's).
+    """
     row_of = {int(u): r for r, u in enumerate(histories.users)}
     inputs, targets = [], []
     for user, item in zip(valid_events[USER_IDX].to_numpy(), valid_events[ITEM_IDX].to_numpy(),
@@ -181,19 +169,17 @@ def sharded_gradients(
 @torch.no_grad()
 def holdout_ndcg(net: SequenceNet | SequenceEnsemble, holdout: Holdout, max_len: int,
                  batch_size: int = 256) -> float:
-    """NDCG@10 of the held-out items, ranking all items with seen items excluded."""
+    """NDCG@10 of the held-out items, ranking all items with the input's items excluded
+    (:func:`driftrec.evaluation.metrics.target_ranks` and ``ndcg_from_ranks``)."""
     net.eval()
     total = 0.0
     for start in range(0, len(holdout.targets), batch_size):
         inputs = holdout.inputs[start : start + batch_size]
-        targets = torch.from_numpy(holdout.targets[start : start + batch_size])
         scores = net.score_last(right_align(inputs, max_len)).float()
         for row, seq in enumerate(inputs):
             scores[row, torch.from_numpy(np.asarray(seq, dtype=np.int64))] = -math.inf
-        target_score = scores.gather(1, targets[:, None])
-        rank = (scores > target_score).sum(1)
-        gain = torch.where(rank < 10, 1.0 / torch.log2(rank.float() + 2.0), torch.zeros(()))
-        total += float(gain.sum())
+        ranks = metrics.target_ranks(scores.numpy(), holdout.targets[start : start + batch_size])
+        total += float(metrics.ndcg_from_ranks(ranks, 10).sum())
     net.train()
     return total / max(1, len(holdout.targets))
 
