@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
-from driftrec.data.splits import position_from_end
+from driftrec.data.splits import holdout_sample
 from driftrec.interest.config import InterestConfig
 from driftrec.models.base import Recommender
 from driftrec.models.config import ModelConfig
@@ -381,19 +381,7 @@ class FusedRecommender(Recommender):
 def holdout_last_events(dataset: Dataset, n_users: int, seed: int
                         ) -> tuple[Dataset, Any]:
     """Remove the last event of up to ``n_users`` users with at least three events."""
-    ev = dataset.events
-    users = ev[USER_IDX].to_numpy()
-    counts = np.bincount(users, minlength=dataset.n_users)
-    eligible_users = np.flatnonzero(counts >= 3)
-    rng = np.random.default_rng(seed)
-    chosen = set(rng.choice(eligible_users, size=min(n_users, len(eligible_users)),
-                            replace=False).tolist()) if len(eligible_users) else set()
-    held_rows = np.flatnonzero((position_from_end(ev) == 0)
-                               & np.isin(users, np.fromiter(chosen, dtype=np.int64)))
-    held_rows = held_rows[np.argsort(users[held_rows], kind="stable")]  # in user order
-    keep = np.ones(len(ev), dtype=bool)
-    keep[held_rows] = False
-    return dataset.with_events(ev[keep]), ev.iloc[held_rows].reset_index(drop=True)
+    return holdout_sample(dataset, n_users, seed=seed, min_events=3)
 
 
 def item_priors(dataset: Dataset, item_vectors: np.ndarray | None = None
