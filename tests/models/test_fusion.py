@@ -143,3 +143,61 @@ def test_new_items_take_the_priors_of_the_nearest_item_by_text(fitted, tmp_path)
     loaded.add_items(["like-7"], text()[[7]] * 3.0)
     assert loaded.popularity[N_ITEMS] == pytest.approx(loaded.popularity[7])
     assert loaded.recency[N_ITEMS] == pytest.approx(loaded.recency[7])
+
+
+def onboarding_dataset(n_users: int = 120, seed: int = 1) -> Dataset:
+    """Every user's first three events are onboarding items (25-29, in random order), then
+    they walk through the rest of the catalogue in order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        first = rng.permutation([25, 26, 27, 28, 29])[:3].tolist()
+        start = int(rng.integers(25))
+        walk = [(start + t) % 25 for t in range(12)]
+        rows.extend((f"u{u}", f"i{i}", 1000 * t) for t, i in enumerate(first + walk))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)]})
+    return Dataset.from_frames(events, items)
+
+
+@pytest.fixture(scope="module")
+def early_fitted() -> FusedRecommender:
+    return fused(list(SIGNALS), early_users=30, early_events=5, early_buckets=[0, 1, 3]).fit(
+        onboarding_dataset(), item_embeddings=text())
+
+
+def test_short_histories_get_their_own_weights_and_learn_the_onboarding(early_fitted):
+    assert early_fitted.early is not None
+    assert [b.lower for b in early_fitted.early.buckets] == [0, 1, 3]
+    assert early_fitted.fit_info["early_steps"] == 30 * 5
+    # A new user is shown the onboarding items first: what the first events were.
+    top = np.argsort(-early_fitted.score(Histories.from_item_lists([[]]))[0])[:3]
+    assert set(top) <= {25, 26, 27, 28, 29}
+    # Histories of early_events or more use the main weights, exactly as without buckets.
+    long = Histories.from_item_lists([[25, 26, 27, 3, 4, 5, 6]])
+    main_only = early_fitted.with_signals(early_fitted.signals)
+    main_only.coef, main_only.intercept = early_fitted.coef, early_fitted.intercept
+    main_only.mean, main_only.scale = early_fitted.mean, early_fitted.scale
+    np.testing.assert_allclose(early_fitted.score(long), main_only.score(long), rtol=1e-5)
+
+
+def test_short_history_steps_are_kept_out_of_the_components_training():
+    model = fused(list(SIGNALS), early_users=30, early_events=5)
+    data = onboarding_dataset()
+    inner, (histories, targets) = model._hold_out_prefixes(data, data.events.iloc[:0])
+    users = np.unique(histories.users)
+    assert len(users) == 30 and len(targets) == 30 * 5
+    kept = inner.events[inner.events["user_idx"].isin(users)]
+    # Each chosen user lost exactly their first five events, nothing else.
+    assert (kept.groupby("user_idx").size() == 15 - 5).all()
+    assert kept["timestamp"].min() == 5 * 1000
+
+
+def test_short_history_weights_survive_save_and_load(early_fitted, tmp_path):
+    early_fitted.save(tmp_path / "fused")
+    loaded = Recommender.load(tmp_path / "fused")
+    hist = Histories.from_item_lists([[], [25], [25, 26, 27], [25, 26, 27, 3, 4, 5]])
+    np.testing.assert_allclose(loaded.score(hist), early_fitted.score(hist), rtol=1e-4,
+                               atol=1e-4)
+    loaded.add_items(["brand-new"], text()[[4]])
+    assert np.isfinite(loaded.score(hist)).all()

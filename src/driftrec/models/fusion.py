@@ -11,6 +11,7 @@ the components' own top candidates and from random items. Any signal can be swit
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -18,14 +19,23 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
-from sklearn.linear_model import LogisticRegression
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.schema import ITEM_IDX, TIMESTAMP, USER_IDX
-from driftrec.data.splits import holdout_sample
+from driftrec.data.splits import holdout_sample, rank_in_user
 from driftrec.interest.config import InterestConfig
 from driftrec.models.base import Recommender
 from driftrec.models.config import ModelConfig
+from driftrec.models.early import (
+    N_EVENTS,
+    STAGE_SIGNAL,
+    BucketWeights,
+    EarlyWeights,
+    fit_logistic,
+    prefix_steps,
+    stage_popularity,
+    top_unbanned,
+)
 from driftrec.models.registry import create_model, validate_config
 from driftrec.text.encoders import l2_normalise
 from driftrec.text.neighbours import cold_item_proxy
@@ -78,6 +88,23 @@ class FusionConfig(ModelConfig):
         "pairwise", description="pairwise: rank the held-out item above its negatives; "
         "pointwise: classify items")
     seed: int = Field(0, description="seed of the hold-out and negative draws")
+    early_users: int = Field(300, ge=0, description="users whose first early_events events "
+                             "are kept out of the components' training to fit the weights "
+                             "of short histories (0: one set of weights for everyone)")
+    early_events: int = Field(20, ge=1, description="histories shorter than this are "
+                              "scored by the short-history weights")
+    early_buckets: list[int] = Field(default_factory=lambda: [0, 1, 6], description=
+                                     "lower bounds of the short-history buckets (known "
+                                     "events), ascending from 0, each with its own weights")
+    stage_window: int = Field(3, ge=0, description="stage popularity at j known events "
+                              "counts items that were event j +- this of training users")
+
+    @field_validator("early_buckets")
+    @classmethod
+    def _ascending_buckets(cls, value: list[int]) -> list[int]:
+        if not value or value[0] != 0 or sorted(set(value)) != value:
+            raise ValueError(f"early_buckets must ascend from 0 without repeats, got {value}")
+        return value
 
     @field_validator("signals")
     @classmethod
@@ -119,6 +146,8 @@ class FusedRecommender(Recommender):
         self.scale = np.ones(len(self.signals), dtype=np.float64)
         self.fit_info: dict[str, Any] = {}
         self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: Weights of short histories (see ``models/early.py``); None: main weights only.
+        self.early: EarlyWeights | None = None
 
     @property
     def signals(self) -> list[str]:
@@ -147,6 +176,7 @@ class FusedRecommender(Recommender):
         if held.empty:
             raise ValueError("fused model needs users with at least three events to learn "
                              "its weights; none were found")
+        inner, prefixes = self._hold_out_prefixes(inner, held)
         needs_text = self._uses(CONTENT_SIGNALS) or (
             self._uses(SEQUENCE_SIGNALS) and cfg["sequence_model"] != "sasrec")
         if needs_text and item_embeddings is None:
@@ -172,45 +202,86 @@ class FusedRecommender(Recommender):
         self._fit_weights(x, y, group)
         # Kept in memory (not saved) so that ablations can refit weights on the same rows.
         self._rows = (x, y, group)
+        if prefixes is not None:
+            self.early = self._fit_early(inner, *prefixes)
         # Serve with priors from every training event (the weights barely depend on them).
         self.popularity, self.recency = item_priors(dataset, item_embeddings)
         self.fit_info = {"holdout_events": len(held), "rows": len(y),
-                         "positives": int(y.sum())}
+                         "positives": int(y.sum()),
+                         "early_steps": 0 if prefixes is None else len(prefixes[1])}
         log.info("fusion weights (per standard deviation): %s", self.weights())
         return self
 
     def _fit_weights(self, x: np.ndarray, y: np.ndarray, group: np.ndarray) -> None:
-        """Logistic regression on standardised features.
+        """The main weights: :func:`~driftrec.models.early.fit_logistic` on the rows."""
+        self.coef, self.intercept, self.mean, self.scale = fit_logistic(
+            x, y, group, C=self.config["C"], objective=self.config["objective"])
 
-        ``pairwise``: the direction ``W`` is fitted on feature differences (held-out item
-        minus each of its negatives, RankNet-style), which is what ranking needs; then a
-        one-dimensional logistic fit of the labels on ``W . x`` sets the scale and ``b`` so
-        that ``sigmoid(W . x + b)`` is a calibrated probability. ``pointwise``: one
-        logistic regression of the labels on the features.
-        """
-        self.mean = x.mean(0)
-        self.scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
-        xs = (x - self.mean) / self.scale
-        c = self.config["C"]
-        if self.config["objective"] == "pointwise":
-            lr = LogisticRegression(C=c, max_iter=1000).fit(xs, y)
-            self.coef = lr.coef_[0].astype(np.float64)
-            self.intercept = float(lr.intercept_[0])
-            return
-        pos_of_group = {int(g): i for i, g in enumerate(group) if y[i] == 1}
-        neg = np.flatnonzero(y == 0)
-        diff = xs[[pos_of_group[int(g)] for g in group[neg]]] - xs[neg]
-        pairs = np.vstack([diff, -diff])
-        labels = np.concatenate([np.ones(len(diff)), np.zeros(len(diff))])
-        w = LogisticRegression(C=c, fit_intercept=False, max_iter=1000).fit(pairs, labels)
-        direction = w.coef_[0].astype(np.float64)
-        calib = LogisticRegression(C=1e6, max_iter=1000).fit((xs @ direction)[:, None], y)
-        slope = float(calib.coef_[0, 0])
-        if slope <= 0:  # calibration must never flip the learned ranking
-            log.warning("fusion calibration slope %.3g <= 0; keeping the pairwise scale", slope)
-            slope = 1.0
-        self.coef = direction * slope
-        self.intercept = float(calib.intercept_[0])
+    def _hold_out_prefixes(self, inner: Dataset, held: Any
+                           ) -> tuple[Dataset, tuple[Histories, np.ndarray] | None]:
+        """Keep the first ``early_events`` events of ``early_users`` users (not among the
+        last-event hold-outs) out of training; they become short-history steps."""
+        cfg = self.config
+        if not cfg["early_users"]:
+            return inner, None
+        ev = inner.events
+        first = cfg["early_events"]
+        counts = np.bincount(ev[USER_IDX].to_numpy(), minlength=inner.n_users)
+        eligible = np.setdiff1d(np.flatnonzero(counts >= first + 2),
+                                held[USER_IDX].to_numpy())
+        if not len(eligible):
+            return inner, None
+        rng = np.random.default_rng(cfg["seed"] + 1)
+        users = np.sort(rng.choice(eligible, size=min(cfg["early_users"], len(eligible)),
+                                   replace=False))
+        histories, targets = prefix_steps(ev, users, first)
+        drop = ev[USER_IDX].isin(users).to_numpy() & (rank_in_user(ev) < first)
+        return inner.with_events(ev[~drop]), (histories, targets)
+
+    def _fit_early(self, inner: Dataset, histories: Histories, targets: np.ndarray
+                   ) -> EarlyWeights:
+        """One set of weights per history-length bucket, fitted on the prefix steps over
+        the whole catalogue (negatives: the top of every signal, in equal shares)."""
+        cfg = self.config
+        users = np.unique(histories.users)
+        trained = inner.events[~inner.events[USER_IDX].isin(users)]
+        stage = stage_popularity(trained, self.n_items, cfg["early_events"],
+                                 cfg["stage_window"])
+        upper = cfg["early_events"]
+        early = EarlyWeights([], stage, upper)
+        signals = [*self.signals, STAGE_SIGNAL]
+        per_signal = max(1, cfg["hard_negatives"] // len(signals))
+        lengths = np.fromiter((len(x) for x in histories.items), dtype=np.int64,
+                              count=len(histories))
+        xs, ys, groups, ns = [], [], [], []
+        for start in range(0, len(histories), 256):
+            rows = np.arange(start, min(start + 256, len(histories)))
+            feats = self.features(histories.subset(rows))
+            feats[STAGE_SIGNAL] = early.stage_rows(lengths[rows])
+            for r, i in enumerate(rows):
+                banned = np.zeros(self.n_items, dtype=bool)
+                banned[histories.items[i]] = True
+                banned[targets[i]] = True
+                neg = np.unique(np.concatenate([top_unbanned(feats[s][r], banned, per_signal)
+                                                for s in signals]))
+                cols = np.concatenate([[targets[i]], neg])
+                xs.append(np.stack([feats[s][r, cols] for s in signals], axis=1))
+                ys.append(np.r_[1, np.zeros(len(neg), dtype=np.int64)])
+                groups.append(np.full(len(cols), i))
+                ns.append(np.full(len(cols), lengths[i]))
+        x, y = np.vstack(xs).astype(np.float64), np.concatenate(ys)
+        group, n = np.concatenate(groups), np.concatenate(ns)
+        bounds = [*cfg["early_buckets"], upper]
+        for lo, hi in itertools.pairwise(bounds):
+            rows = (n >= lo) & (n < hi)
+            if not (y[rows] == 1).any():
+                continue
+            coef, b, mean, scale = fit_logistic(x[rows], y[rows], group[rows], C=cfg["C"],
+                                                objective=cfg["objective"])
+            early.buckets.append(BucketWeights(lo, signals, coef, b, mean, scale))
+            log.info("short-history weights, %d-%d events: %s", lo, hi - 1,
+                     {s: round(float(c), 3) for s, c in zip(signals, coef, strict=True)})
+        return early
 
     def with_signals(self, signals: list[str]) -> FusedRecommender:
         """A copy using only ``signals``, its weights refitted on the same held-out rows.
@@ -300,6 +371,17 @@ class FusedRecommender(Recommender):
             out["popularity"] = np.broadcast_to(self.popularity, (n, self.n_items))
         if "recency" in self.signals:
             out["recency"] = np.broadcast_to(self.recency, (n, self.n_items))
+        lengths = np.fromiter((len(x) for x in histories.items), dtype=np.int64, count=n)
+        out[N_EVENTS] = lengths
+        if self.early is not None:
+            out[STAGE_SIGNAL] = self.early.stage_rows(lengths)
+            early_rows = self.early.bucket_of(lengths) >= 0
+            if CANDIDATES in out and early_rows.any():
+                # Short histories are fused over every unseen item.
+                unseen = np.ones((int(early_rows.sum()), self.n_items), dtype=bool)
+                for r, i in enumerate(np.flatnonzero(early_rows)):
+                    unseen[r, histories.items[i]] = False
+                out[CANDIDATES][early_rows] = unseen
         return out
 
     def score(self, histories: Histories) -> np.ndarray:
@@ -315,10 +397,32 @@ class FusedRecommender(Recommender):
             out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
         if CANDIDATES in feats:
             out[~feats[CANDIDATES]] -= np.float32(OUTSIDE_OFFSET)
+        if self.early is not None and N_EVENTS in feats:
+            bucket = self.early.bucket_of(feats[N_EVENTS])
+            for b in np.unique(bucket[bucket >= 0]):
+                rows = np.flatnonzero(bucket == b)
+                out[rows] = self.early.buckets[b].logits(feats, rows)
+                if CANDIDATES in feats:
+                    out[rows] -= np.float32(OUTSIDE_OFFSET) * ~feats[CANDIDATES][rows]
         return out
 
+    def online_features(self, feats: dict[str, np.ndarray], row: int = 0
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Candidate items of one history and their standardised main-weight features,
+        which weights learned online re-score; None for a short history (its own weights
+        are not learned online)."""
+        mask = feats.get(CANDIDATES)
+        candidates = (np.flatnonzero(mask[row]) if mask is not None
+                      else np.arange(self.n_items))
+        if self.early is not None and self.early.bucket_of(feats[N_EVENTS][[row]])[0] >= 0:
+            return candidates, None
+        x = np.stack([np.asarray(feats[s][row, candidates], dtype=np.float64)
+                      for s in self.signals], axis=1)
+        return candidates, (x - self.mean) / self.scale
+
     def weights(self) -> dict[str, float]:
-        """Learned weight of each signal per standard deviation of it, plus the bias."""
+        """Learned weight of each signal per standard deviation of it, plus the bias (the
+        main weights; :attr:`early` holds the short-history ones)."""
         out = {name: float(w) for name, w in zip(self.signals, self.coef, strict=True)}
         out["bias"] = self.intercept
         return out
@@ -342,6 +446,9 @@ class FusedRecommender(Recommender):
                                         np.arange(len(self.popularity)) < known, COLD_NEIGHBORS)
                 self.popularity = (proxy @ self.popularity).astype(np.float32)
                 self.recency = (proxy @ self.recency).astype(np.float32)
+        if self.early is not None:
+            self.early.add_items(proxy if self.content is not None and known else None,
+                                 len(item_ids))
         self.item_ids = np.concatenate([self.item_ids,
                                         np.asarray([str(i) for i in item_ids], dtype=object)])
 
@@ -361,6 +468,9 @@ class FusedRecommender(Recommender):
         state = {"signals": self.signals, "coef": self.coef.tolist(),
                  "intercept": self.intercept, "mean": self.mean.tolist(),
                  "scale": self.scale.tolist(), "fit_info": self.fit_info}
+        if self.early is not None:
+            state["early"] = self.early.to_dict()
+            np.save(directory / "stage_popularity.npy", self.early.stage)
         (directory / FUSION_FILE).write_text(json.dumps(state, indent=2))
 
     def _load_state(self, directory: Path) -> None:
@@ -372,6 +482,9 @@ class FusedRecommender(Recommender):
         self.fit_info = state.get("fit_info", {})
         self.popularity = np.load(directory / "popularity.npy")
         self.recency = np.load(directory / "recency.npy")
+        if "early" in state:
+            self.early = EarlyWeights.from_dict(state["early"],
+                                                np.load(directory / "stage_popularity.npy"))
         if (directory / "sequence").exists():
             self.sequence = Recommender.load(directory / "sequence")
         if (directory / "content").exists():
@@ -416,14 +529,6 @@ def candidate_mask(scores: np.ndarray, histories: Histories, k: int) -> np.ndarr
     mask = np.zeros(masked.shape, dtype=bool)
     np.put_along_axis(mask, top, True, axis=1)
     return mask & np.isfinite(masked)
-
-
-def top_unbanned(scores: np.ndarray, banned: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores among items not banned."""
-    masked = np.where(banned, -np.inf, scores)
-    k = min(k, int((~banned).sum()))
-    top = np.argpartition(-masked, k - 1)[:k] if k > 0 else np.array([], dtype=np.int64)
-    return top[np.isfinite(masked[top])]
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from scipy.special import expit
 from driftrec.data.dataset import Histories
 from driftrec.feedback.update import Weights
 from driftrec.models.base import Recommender
-from driftrec.models.fusion import CANDIDATES, FusedRecommender
+from driftrec.models.fusion import FusedRecommender
 from driftrec.recommend import reasons as why
 from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.context import ContextCache, UserContext, empty_context
@@ -105,12 +105,8 @@ def model_scores(model: Recommender, history: Histories) -> ModelScores | None:
     if isinstance(model, FusedRecommender):
         feats = model.features(history)
         scores = np.asarray(model.score_features(feats), dtype=np.float32)[0]
-        mask = feats.get(CANDIDATES)
-        candidates = (np.flatnonzero(mask[0]) if mask is not None
-                      else np.arange(model.n_items))
-        x = np.stack([np.asarray(feats[s][0, candidates], dtype=np.float64)
-                      for s in model.signals], axis=1)
-        result = ModelScores(scores, candidates, (x - model.mean) / model.scale)
+        candidates, x = model.online_features(feats)
+        result = ModelScores(scores, candidates, x)
     else:
         result = ModelScores(np.asarray(model.score(history), dtype=np.float32)[0])
     finite = np.isfinite(result.scores)
