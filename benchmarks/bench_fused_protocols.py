@@ -19,14 +19,15 @@ and ``content`` and ``pop`` (seconds to fit) are trained on the same events for 
 * ``cold-item``: ``cold_item_split(seed=0)``: 10% of items lose every training event and
   keep their text. All test targets and cold targets only, for fused, its ``sasrec-text``
   component (ID + text features: an item with no events is ranked by its text), content
-  and pop. The fused model re-ranks the sequence model's top ``candidates`` and puts every
-  other item below them, so a cold target outside those candidates cannot reach a fused
-  top-K: ``HR@<candidates>`` of the fused row is the share of targets among its candidates,
-  the ceiling of every fused HR@K, and the results say how many cold targets are reachable.
-* ``streaming``: training on events before the 0.9 time quantile, then
-  ``bench_content.bench_streaming``'s replay (a seeded sample of users; before each later
-  event the catalogue is ranked) with the history updated on every event vs frozen at the
-  cut. Rows: fused, its sequence component, content, pop.
+  and pop (these two through ``evaluation/runner.py``'s ``cold-item`` protocol). The
+  fused model re-ranks the sequence model's top ``candidates`` and puts every other item
+  below them, so a cold target outside those candidates cannot reach a fused top-K:
+  ``HR@<candidates>`` of the fused row is the share of targets among its candidates, the
+  ceiling of every fused HR@K, and the results say how many cold targets are reachable.
+* ``streaming``: training on events before the 0.9 time quantile, then the replay of
+  ``driftrec evaluate --protocol streaming`` (``evaluation/replay.py``: a seeded sample of
+  users; before each later event the catalogue is ranked) with the history updated on
+  every event vs frozen at the cut. Rows: fused, its sequence component, content, pop.
 
 Full ranking, seen items excluded. Writes
 ``benchmarks/results/fused-<protocol>-<dataset>.{json,md}`` (with ``--tag T``:
@@ -40,22 +41,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench_content import bench_streaming
-from bench_sequence import _PrecomputedFeatures, fused_features
+import harness
 from driftrec.cli.common import model_config, read_config
 from driftrec.data.dataset import Dataset
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.data.splits import Split, cold_item_split, truncated_user_split
-from driftrec.evaluation import report
+from driftrec.evaluation import runner
+from driftrec.evaluation.ablation import PrecomputedFeatures, fused_features
 from driftrec.evaluation.evaluate import EvaluationResult, evaluate_detailed
 from driftrec.evaluation.runner import TRUNCATED_USER_KS
 from driftrec.models.base import Recommender
@@ -64,10 +62,7 @@ from driftrec.models.registry import create_model
 from driftrec.text.catalogue import embed_items
 from driftrec.utils.resources import measure
 
-#: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
-KS = (10, 20, 50)
+KS = harness.KS
 PROTOCOLS = ("cold-user", "cold-item", "streaming")
 BASELINES = ("content", "pop")
 SEED = 0
@@ -169,10 +164,10 @@ def bench_cold_user(dataset: Dataset, config: dict, configs: dict) -> tuple[list
             raise RuntimeError(f"a cold user has {longest} history events, expected <= {k}")
         feats = fused_features(fused, histories)
         models: dict[str, tuple[Recommender, dict]] = {
-            "fused": (_PrecomputedFeatures(fused, feats, histories.users), info)}
+            "fused": (PrecomputedFeatures(fused, feats, histories.users), info)}
         if no_transfer is not None:
             models["fused without transfer"] = (
-                _PrecomputedFeatures(no_transfer, feats, histories.users),
+                PrecomputedFeatures(no_transfer, feats, histories.users),
                 {"weights": no_transfer.weights()})
         if fused.sequence is not None:
             models[sequence_label(fused)] = (fused.sequence, {})
@@ -204,7 +199,6 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list
     models: dict[str, tuple[Recommender, dict]] = {"fused": (fused, info)}
     if fused.sequence is not None:
         models[sequence_label(fused)] = (fused.sequence, {})
-    models.update(fit_baselines(split.train, configs))
     all_rows, cold_rows = [], []
     for label, (model, extra) in models.items():
         result, seconds = evaluate(model, split, ks)
@@ -214,6 +208,12 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list
                           **subset_metrics(result, cold_target_users)})
         log.info("cold-item, %s: HR@10 %.4f (cold targets %.4f)", label,
                  result.metrics["HR@10"], cold_rows[-1]["HR@10"])
+    # The baselines take the plain cold-item protocol's path (the same split, seed 0).
+    for row in runner.run(dataset, "cold-item", list(BASELINES), ks=ks, configs=configs,
+                          seed=SEED):
+        subset = row.pop("protocol").removeprefix("cold-item: ")
+        row = {"subset": subset, **row, "users": int(row["users"])}
+        (all_rows if subset == "all targets" else cold_rows).append(row)
     details: dict[str, Any] = {"item_fraction": split.info["item_fraction"], "seed": SEED,
                                "cold_items": len(cold), "cold_targets": len(cold_target_users),
                                **fused_details(fused, info)}
@@ -233,7 +233,7 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list
 
 def bench_fused_streaming(dataset: Dataset, config: dict, configs: dict, *, users: int,
                           per_user: int) -> tuple[list[dict], dict]:
-    """``bench_content``'s replay, with one fused training serving four models' rows."""
+    """The streaming replay, with one fused training serving four models' rows."""
     trained: dict[str, Any] = {}
 
     def fit(train: Dataset) -> dict[str, Recommender]:
@@ -246,7 +246,7 @@ def bench_fused_streaming(dataset: Dataset, config: dict, configs: dict, *, user
         trained["extra"] = {label: extra for label, (_, extra) in models.items()}
         return {label: model for label, (model, _) in models.items()}
 
-    rows = bench_streaming(dataset, users=users, per_user=per_user, seed=SEED, fit=fit)
+    rows = harness.streaming_rows(dataset, fit, users=users, per_user=per_user, seed=SEED)
     for row in rows:
         row.update(trained["extra"][row["model"]])
     details = {"cut_quantile": 0.9, "cut": rows[0]["cut"], "users_requested": users,
@@ -259,16 +259,15 @@ def bench_fused_streaming(dataset: Dataset, config: dict, configs: dict, *, user
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="ml-1m")
+    harness.add_common_args(
+        parser, dataset="ml-1m",
+        config="TOML/JSON with [models.fused] settings (as for driftrec train)",
+        tag="write to fused-<protocol>-<dataset>-<tag> (a --config variant)")
     parser.add_argument("--protocols", default=",".join(PROTOCOLS))
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML/JSON with [models.fused] settings (as for driftrec train)")
     parser.add_argument("--stream-users", type=int, default=300)
     parser.add_argument("--stream-per-user", type=int, default=20)
-    parser.add_argument("--tag", default="",
-                        help="write to fused-<protocol>-<dataset>-<tag> (a --config variant)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    harness.setup_logging()
     protocols = [p for p in args.protocols.split(",") if p]
     unknown = sorted(set(protocols) - set(PROTOCOLS))
     if unknown:
@@ -300,10 +299,9 @@ def main() -> None:
         meta = {"dataset": args.dataset, "protocol": protocol, "ranking": "full",
                 "exclude_seen": True, "ks": list(KS), "config": config,
                 "config_file": str(args.config) if args.config else None, **details,
-                "wall_s": round(wall, 1), "command": COMMAND}
-        report.print_table(rows, columns, title)
+                "wall_s": round(wall, 1)}
         stem = f"fused-{protocol}-{args.dataset}" + (f"-{args.tag}" if args.tag else "")
-        paths = report.write_results(rows, columns, RESULTS, stem, title=title, protocol=meta)
+        paths = harness.write_results(rows, columns, stem, title=title, protocol=meta)
         log.info("wrote %s and %s", *paths)
 
 

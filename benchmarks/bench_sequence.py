@@ -30,22 +30,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import track
 
+import harness
 from driftrec.cli.common import read_config
-from driftrec.data.dataset import Histories
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX
 from driftrec.data.splits import Split, leave_one_out
 from driftrec.evaluation import report
+from driftrec.evaluation.ablation import PrecomputedFeatures, fused_features
 from driftrec.evaluation.evaluate import evaluate_detailed
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import SIGNALS, FusedRecommender
@@ -53,33 +51,11 @@ from driftrec.models.registry import create_model
 from driftrec.models.sequence.training import TrainReport
 from driftrec.utils.resources import measure
 
-#: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
-KS = (10, 20, 50)
+RESULTS = harness.RESULTS
+KS = harness.KS
 TAIL_SHARE = 0.2
 LATENCY_USERS = 200
 log = logging.getLogger("bench_sequence")
-
-
-class _PrecomputedFeatures(Recommender):
-    """Scores a fused variant from features computed once for every test user."""
-
-    name = "fused-ablation"
-
-    def __init__(self, model: FusedRecommender, feats: dict[str, np.ndarray],
-                 users: np.ndarray) -> None:
-        super().__init__()
-        self.model, self.feats = model, feats
-        self.row = {int(u): r for r, u in enumerate(users)}
-        self.item_ids = model.item_ids
-
-    def fit(self, dataset):  # pragma: no cover - never trained
-        raise NotImplementedError
-
-    def score(self, histories: Histories) -> np.ndarray:
-        rows = np.asarray([self.row[int(u)] for u in histories.users])
-        return self.model.score_features({k: v[rows] for k, v in self.feats.items()})
 
 
 def tail_targets(split: Split):
@@ -156,17 +132,6 @@ def training_record(train_report: TrainReport) -> dict[str, Any]:
     }
 
 
-def fused_features(model: FusedRecommender, histories: Histories, batch: int = 512
-                   ) -> dict[str, np.ndarray]:
-    """Features of every history, computed once and shared by the fused variants."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in track(range(0, len(histories), batch),
-                       description=f"fused features of {len(histories):,} users"):
-        for key, value in model.features(histories.subset(slice(start, start + batch))).items():
-            parts.setdefault(key, []).append(np.ascontiguousarray(value))
-    return {k: np.concatenate(v) for k, v in parts.items()}
-
-
 def fused_rows(model: FusedRecommender, split: Split, ablations: bool, components: bool,
                extra: dict) -> list[dict]:
     """The fused model, its sequence component and its ablations.
@@ -177,7 +142,7 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
     """
     histories = split.histories("test")
     stacked = fused_features(model, histories)
-    rows = [evaluate_row("fused", _PrecomputedFeatures(model, stacked, histories.users),
+    rows = [evaluate_row("fused", PrecomputedFeatures(model, stacked, histories.users),
                          split, **extra)]
     if model.sequence is not None:
         seq = model.sequence
@@ -193,7 +158,7 @@ def fused_rows(model: FusedRecommender, split: Split, ablations: bool, component
         if not others:
             continue
         variant = model.with_signals(others)
-        scorer = _PrecomputedFeatures(variant, stacked, histories.users)
+        scorer = PrecomputedFeatures(variant, stacked, histories.users)
         rows.append(evaluate_row(f"fused without {signal}", scorer, split,
                                  weight_of_removed=weights[signal]))
     return rows
@@ -209,19 +174,18 @@ def previous_results(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="ml-1m,ml-100k")
+    harness.add_common_args(
+        parser, datasets="ml-1m,ml-100k",
+        config="TOML/JSON with [models.NAME] settings (as for driftrec train)",
+        tag="label prefix for these rows (e.g. the --config variant)")
     parser.add_argument("--models", default="fused,sasrec")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML/JSON with [models.NAME] settings (as for driftrec train)")
     parser.add_argument("--no-ablations", action="store_true")
-    parser.add_argument("--tag", default="",
-                        help="label prefix for these rows (e.g. the --config variant)")
     parser.add_argument("--keep", action="store_true",
                         help="keep rows of models not rerun from the existing results file")
     parser.add_argument("--components", action="store_true",
                         help="also evaluate the fused model's content component alone")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    harness.setup_logging()
     configs = read_config(args.config).get("models", {})
     columns = ["model", *report.headline_columns(KS), "NDCG@10 tail", "fit_s", "epochs",
                "best_epoch", "valid_ndcg10", "peak_rss_mb", "latency_ms_median", "latency_ms_p99"]
@@ -233,7 +197,7 @@ def main() -> None:
                     " of items by training popularity", "signals": list(SIGNALS)}
         this_run = {"models": args.models, "config_file": str(args.config or ""),
                     "configs": configs,
-                    "command": COMMAND}
+                    "command": harness.command()}
 
         def write(rows: list[dict], name: str = name, title: str = title,
                   protocol: dict = protocol, this_run: dict = this_run) -> None:
@@ -244,8 +208,9 @@ def main() -> None:
             kept = [r for r in earlier.get("rows", []) if r["model"] not in labels]
             runs = {**earlier.get("protocol", {}).get("runs", {}),
                     args.tag or "untagged": this_run}
-            paths = report.write_results(kept + rows, columns, RESULTS, f"sequence-{name}",
-                                         title=title, protocol={**protocol, "runs": runs})
+            paths = harness.write_results(kept + rows, columns, f"sequence-{name}",
+                                          title=title, protocol={**protocol, "runs": runs},
+                                          show=False)
             log.info("results so far: %s %s", *paths)
 
         rows = run_dataset(name, [m for m in args.models.split(",") if m], configs,

@@ -1,0 +1,137 @@
+"""What the benchmark scripts share: how a script was called, timing and peak memory,
+the common flags, the streaming replay with one training for several models, and
+writing results files.
+
+Scripts import this module and the library, never each other (a test checks). Run them
+from the repository root, ``.venv/bin/python benchmarks/bench_<name>.py``; the script's
+folder is then on ``sys.path``, so ``import harness`` finds this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.schema import TIMESTAMP
+from driftrec.evaluation import replay as rp
+from driftrec.evaluation import report
+from driftrec.models.base import Recommender
+from driftrec.utils.resources import Usage, measure
+
+__all__ = ["KS", "RESULTS", "FrozenAt", "Usage", "add_common_args", "command", "measure",
+           "setup_logging", "streaming_rows", "write_results"]
+
+#: Where results files go (``benchmarks/results``).
+RESULTS = Path(__file__).parent / "results"
+#: The cut-offs of every accuracy table.
+KS = (10, 20, 50)
+
+
+def command(argv: list[str] | None = None) -> str:
+    """How the running script was called, as recorded in every results file it writes:
+    ``benchmarks/<script> <arguments>``."""
+    argv = sys.argv if argv is None else argv
+    return shlex.join([f"benchmarks/{Path(argv[0]).name}", *argv[1:]])
+
+
+def setup_logging(fmt: str = "%(asctime)s %(name)s %(message)s") -> None:
+    logging.basicConfig(level=logging.INFO, format=fmt)
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, dataset: str | None = None,
+                    datasets: str | None = None, config: str | None = None,
+                    tag: str | None = None, out: bool = False) -> argparse.ArgumentParser:
+    """The flags several scripts share; each is added only when its argument is given:
+    ``--dataset``/``--datasets`` (default value), ``--config`` and ``--tag`` (help text),
+    ``--out`` (results folder, default :data:`RESULTS`)."""
+    if dataset is not None:
+        parser.add_argument("--dataset", default=dataset)
+    if datasets is not None:
+        parser.add_argument("--datasets", default=datasets)
+    if config is not None:
+        parser.add_argument("--config", type=Path, default=None, help=config)
+    if tag is not None:
+        parser.add_argument("--tag", default="", help=tag)
+    if out:
+        parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+def write_results(rows: list[dict], columns: list[str], stem: str, *, title: str,
+                  protocol: dict[str, Any], out: Path = RESULTS, show: bool = True
+                  ) -> tuple[Path, Path]:
+    """Print the table (``show``) and write ``<out>/<stem>.{json,md}``; the protocol gets
+    the script's ``command`` unless it names one."""
+    if show:
+        report.print_table(rows, columns, title)
+    protocol = {**protocol, "command": protocol.get("command") or command()}
+    return report.write_results(rows, columns, out, stem, title=title, protocol=protocol)
+
+
+def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommender]], *,
+                   users: int = 300, per_user: int = 20, cut_quantile: float = 0.9,
+                   seed: int = 0, ks: tuple[int, ...] = KS) -> list[dict[str, Any]]:
+    """The streaming protocol (:func:`driftrec.evaluation.replay.streaming_replay`) with
+    one training serving several models: ``fit`` trains on the events before the cut and
+    returns labelled models (e.g. a fused model and its components); each is replayed with
+    the history updated on every event and frozen at the cut.
+
+    Both states exclude the same items from each step's ranking, those of the live history
+    (a service whose model state is frozen still knows what the user has since seen), so
+    the two rows differ only in the state the model scores from (:class:`FrozenAt`).
+
+    One row per (model, state): ``model``, ``state``, ``users``, ``events``, ``cut``, HR,
+    NDCG and MRR at each K (:func:`~driftrec.evaluation.replay.rank_summary`), ``eval_s``.
+    """
+    cut = int(np.quantile(dataset.events[TIMESTAMP].to_numpy(), cut_quantile))
+    train, live, _ = rp.streaming_replay(dataset, users=users, per_user=per_user,
+                                              cut_quantile=cut_quantile, seed=seed)
+    n_users = len(np.unique(live.histories.users))
+    logging.getLogger("harness").info("streaming: cut=%d, %d users, %d replayed events",
+                                      cut, n_users, len(live))
+    models = fit(train)
+    out = []
+    for name, model in models.items():
+        for state, scorer in (("updated on every event", model),
+                              ("frozen at the cut", FrozenAt(model, cut))):
+            progress = state if len(models) == 1 else f"{name}, {state}"
+            with measure() as usage:
+                ranks = rp.replay_ranks(scorer, live, max_k=max(ks),
+                                        progress=f"replay ({progress})")
+            summary = rp.rank_summary(ranks, ks)
+            out.append({"protocol": "streaming", "model": name, "state": state,
+                        "events": len(live), "users": n_users, "cut": cut,
+                        **{k: v for k, v in summary.items() if "@" in k},
+                        "eval_s": usage.seconds})
+    return out
+
+
+class FrozenAt(Recommender):
+    """``model`` scoring each history from its events before ``cut`` only: the state a
+    model had at the cut, while the history (and so what is excluded) goes on."""
+
+    name: ClassVar[str] = "frozen-at-cut"
+
+    def __init__(self, model: Recommender, cut: int) -> None:
+        super().__init__()
+        self.model, self.cut = model, cut
+        self.item_ids = model.item_ids
+
+    def fit(self, dataset: Dataset) -> FrozenAt:  # pragma: no cover - never trained
+        raise NotImplementedError("FrozenAt wraps a fitted model")
+
+    def score(self, histories: Histories) -> np.ndarray:
+        before = [ts < self.cut for ts in histories.timestamps]
+        return self.model.score(Histories(
+            histories.users, [x[b] for x, b in zip(histories.items, before, strict=True)],
+            [x[b] for x, b in zip(histories.timestamps, before, strict=True)],
+            [x[b] for x, b in zip(histories.values, before, strict=True)],
+            [x[b] for x, b in zip(histories.event_types, before, strict=True)]))
