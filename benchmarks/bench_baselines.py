@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
-from pathlib import Path
 
+import harness
 from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report, runner
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 MODELS = ["pop", "itemknn", "ease"]
 KS = (10, 20, 50)
 

@@ -26,9 +26,7 @@ import argparse
 import logging
 import os
 import random
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from urllib.parse import quote
 import httpx
 import pandas as pd
 
+import harness
 from driftrec.config import load_settings
 from driftrec.data import movielens
 from driftrec.evaluation import report
@@ -47,8 +46,8 @@ from driftrec.service.importer import import_events
 from driftrec.service.process import ServeProcess
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 SECRET = "benchmark-secret"
 READ_KEY, ADMIN_KEY = "bench-read-key", "bench-admin-key"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -26,9 +26,7 @@ import argparse
 import logging
 import os
 import random
-import shlex
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,6 +36,7 @@ import httpx
 import numpy as np
 import psutil
 
+import harness
 from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report
 from driftrec.models.bundle import save_bundle
@@ -45,8 +44,8 @@ from driftrec.models.registry import create_model
 from driftrec.service.process import ServeProcess
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 SECRET = "bench-faults"
 WRITERS = 8
 PER_BATCH = 3

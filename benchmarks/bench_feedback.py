@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+import harness
 from driftrec.cli.common import model_config, read_config
 from driftrec.config import load_settings
 from driftrec.data.movielens import load_movielens
@@ -42,8 +41,8 @@ from driftrec.service.core import ServiceCore
 from driftrec.service.importer import import_events
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 log = logging.getLogger("bench_feedback")
 
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+import harness
 from driftrec.config import load_settings
 from driftrec.data import movielens
 from driftrec.evaluation import report
@@ -38,8 +37,8 @@ from driftrec.store import tables
 from driftrec.utils.resources import measure
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 SECRET = "benchmark-secret"
 log = logging.getLogger("bench_import")
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
+import harness
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import EVENT_TYPE, ITEM_ID, TIMESTAMP, USER_ID, VALUE
 from driftrec.evaluation import report
@@ -27,8 +25,8 @@ from driftrec.models.content import ContentRecommender
 from driftrec.text.catalogue import embed_items
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 
 
 def _stats(name: str, ns: np.ndarray, **extra) -> dict:

@@ -13,20 +13,19 @@ import argparse
 import json
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psutil
 
+import harness
 from driftrec.evaluation import report
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 BACKENDS = ("minilm", "use-multilingual")
 
 

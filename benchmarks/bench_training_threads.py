@@ -24,15 +24,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+import harness
 from driftrec.data.dataset import Histories
 from driftrec.data.movielens import load_movielens
 from driftrec.data.splits import leave_one_out
@@ -44,8 +42,8 @@ from driftrec.text.catalogue import embed_items
 from driftrec.text.encoders import get_encoder
 
 #: How this script was called; recorded in every results file it writes.
-COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
-RESULTS = Path(__file__).parent / "results"
+COMMAND = harness.command()
+RESULTS = harness.RESULTS
 log = logging.getLogger("bench_training_threads")
 
 
