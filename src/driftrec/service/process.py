@@ -1,7 +1,15 @@
-"""``driftrec serve`` in a child process on a loopback port.
+"""``driftrec serve`` in a child process on a loopback port: public API.
 
-For integration tests and load tests that need a real uvicorn server (a second process, a
-SIGKILL mid-request, HTTP timings): start it, wait until ``/health/ready`` answers, stop it.
+Run the service from Python, e.g. in a notebook, an integration test or a load test that
+needs a real uvicorn server (a second process, a SIGKILL mid-request, HTTP timings):
+:class:`ServeProcess` starts it, waits until ``/health/ready`` answers and stops it;
+:func:`free_port` finds a loopback port. The project's own tests and benchmark scripts
+use it this way::
+
+    from driftrec.service.process import ServeProcess
+
+    with ServeProcess("sqlite:///driftrec.db", Path("models/001"), Path("serve.log")) as server:
+        httpx.get(f"{server.url}/v1/...")
 """
 
 from __future__ import annotations
