@@ -9,7 +9,7 @@ use it this way::
     from driftrec.service.process import ServeProcess
 
     with ServeProcess("sqlite:///driftrec.db", Path("models/001"), Path("serve.log")) as server:
-        httpx.get(f"{server.url}/v1/...")
+        print(httpx.get(f"{server.url}/health/ready").json())
 """
 
 from __future__ import annotations
