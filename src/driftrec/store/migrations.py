@@ -62,11 +62,17 @@ def _v4_feedback(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.impressions, t.fusion_weights])
 
 
+def _v6_segmentations(conn: Connection) -> None:
+    """One shared, versioned user segmentation, and the history of segment sizes."""
+    t.metadata.create_all(conn, tables=[t.segmentations, t.segment_history])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
     (3, "a revision token per user state", _v3_state_revision),
     (4, "impressions, online fusion weights, attribution", _v4_feedback),
+    (6, "shared user segmentation versions and segment history", _v6_segmentations),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

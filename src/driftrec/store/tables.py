@@ -126,3 +126,35 @@ fusion_weights = Table(
     Column("stats", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+#: Versions of the shared user segmentation (``driftrec.recommend.segments``): every
+#: process serves the newest ``ready`` one. A row is inserted as ``building`` by the one
+#: process that wins the next version (primary key), then filled in.
+segmentations = Table(
+    "segmentations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),  # building | ready
+    Column("kind", String(16), nullable=False),  # refit | follow
+    Column("created_at", Float, nullable=False),
+    Column("k", Integer, nullable=False, default=0),
+    #: ``numpy.savez`` of centroids, segment ids, interest centroids and the space.
+    Column("centroids", LargeBinary, nullable=True),
+    #: One JSON-ready profile per segment (label, size, terms, exemplars, drift, top items).
+    Column("profiles", JSON, nullable=False, default=list),
+    #: How it was made: users, k criteria, seed, seconds, the version it was matched to.
+    Column("stats", JSON, nullable=False, default=dict),
+)
+
+#: Size and drift of every segment in every segmentation version (the dashboard's history).
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("segment_id", Integer, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("share", Float, nullable=False),
+    Column("drift_median", Float, nullable=True),
+    Column("label", Text, nullable=False, default=""),
+)
