@@ -24,6 +24,7 @@ from rich.progress import Progress
 from driftrec.data.schema import EVENT_TYPE, ITEM_ID, TEXT, TIMESTAMP, USER_IDX, VALUE
 from driftrec.data.splits import Split
 from driftrec.evaluation.evaluate import DEFAULT_KS, EvaluationResult, evaluate_lists
+from driftrec.evaluation.replay import Replay
 from driftrec.service.core import ServiceCore
 from driftrec.store import NewEvent
 
@@ -89,3 +90,43 @@ def _events(user_id: str, rows: pd.DataFrame | None) -> list[NewEvent]:
         text = text if isinstance(text, str) and text else None
         out.append(NewEvent(user_id, str(item), str(etype), value, int(ts), text))
     return out
+
+
+def served_replay(core: ServiceCore, replay: Replay, user_ids: np.ndarray,
+                  item_ids: np.ndarray, *, max_k: int, progress: bool = True
+                  ) -> tuple[np.ndarray, dict[str, float]]:
+    """A prequential replay through the service: per user, in step order, the events
+    the step knows that the service does not yet are posted through
+    :meth:`ServiceCore.ingest`, then the list is asked for. Returns each step's 0-based
+    rank of its target (``max_k`` when absent) and the mean milliseconds per step."""
+    item_pos = {str(i): j for j, i in enumerate(item_ids)}
+    ranks = np.full(len(replay), max_k, dtype=np.int64)
+    order = np.lexsort((replay.known, replay.histories.users))
+    posted: dict[int, int] = {}
+    ingest_s = recommend_s = 0.0
+    h = replay.histories
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"serving {len(replay):,} steps", total=len(replay))
+        for r in order:
+            user = int(h.users[r])
+            uid = str(user_ids[user])
+            done = posted.get(user, 0)
+            new = [NewEvent(uid, str(item_ids[h.items[r][j]]), str(h.event_types[r][j]),
+                            float(h.values[r][j]), int(h.timestamps[r][j]), None)
+                   for j in range(done, len(h.items[r]))]
+            t0 = time.perf_counter()
+            if new:
+                core.ingest(new)
+            posted[user] = len(h.items[r])
+            t1 = time.perf_counter()
+            recs = core.engine.recommend(core.store.user_key(uid), max_k, explain=False)
+            t2 = time.perf_counter()
+            ingest_s += t1 - t0
+            recommend_s += t2 - t1
+            got = [item_pos.get(x.item_id, -1) for x in recs]
+            if int(replay.targets[r]) in got:
+                ranks[r] = got.index(int(replay.targets[r]))
+            bar.advance(task)
+    n = max(len(replay), 1)
+    return ranks, {"ingest_ms_per_step": 1000 * ingest_s / n,
+                   "recommend_ms_per_step": 1000 * recommend_s / n}

@@ -204,6 +204,7 @@ class FusedRecommender(Recommender):
         self._rows = (x, y, group)
         if prefixes is not None:
             self.early = self._fit_early(inner, *prefixes)
+            self._prefixes = (inner, *prefixes)  # in memory only, for refits of variants
         # Serve with priors from every training event (the weights barely depend on them).
         self.popularity, self.recency = item_priors(dataset, item_embeddings)
         self.fit_info = {"holdout_events": len(held), "rows": len(y),
