@@ -1,4 +1,4 @@
-"""``driftrec data fetch|describe``."""
+"""``driftrec data fetch|describe|synth``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,40 @@ def describe(
             value = f"{value:.5f}"
         table.add_row(key, str(value))
     Console().print(table)
+
+
+@data_app.command("synth")
+def synth(
+    users: int = typer.Option(10_000, min=1, help="Number of users (each gets events)."),
+    items: int = typer.Option(2_000, min=1, help="Number of items."),
+    events: int = typer.Option(200_000, min=1, help="Number of events (at least --users)."),
+    seed: int = typer.Option(0, help="Seed: the same arguments and seed give the same files."),
+    out: Path = typer.Option(..., help="Folder for events.parquet, items.parquet, synth.json."),
+    topics: int = typer.Option(0, min=0, help="Topics (0: about sqrt(items) / 2)."),
+    drift: float = typer.Option(0.5, min=0.0, help="Step of the interest random walk per "
+                                "session (0: no drift)."),
+) -> None:
+    """Generate a synthetic dataset: topics, long-tailed items, sessions, drifting users.
+
+    The process is described in driftrec.data.synthetic and docs/scaling.md.
+    """
+    from rich.progress import Progress
+
+    from driftrec.data.synthetic import SynthConfig, generate
+
+    try:
+        config = SynthConfig(users=users, items=items, events=events, seed=seed,
+                             topics=topics, drift=drift)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("generating events", total=events)
+        summary = generate(out, config,
+                           progress=lambda done, total: bar.update(task, completed=done))
+    Console().print(
+        f"{summary['events']:,} events of {users:,} users on {items:,} items "
+        f"({config.topics} topics) written to {out}; the top 1% of items have "
+        f"{summary['top_1pct_item_share']:.0%} of the events")
 
 
 def register(app: typer.Typer) -> None:
