@@ -15,18 +15,18 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.dataset import Dataset
 from driftrec.data.schema import TIMESTAMP
 from driftrec.evaluation import replay as rp
 from driftrec.evaluation import report
 from driftrec.models.base import Recommender
 from driftrec.utils.resources import Usage, measure
 
-__all__ = ["KS", "RESULTS", "FrozenAt", "Usage", "add_common_args", "command", "measure",
+__all__ = ["KS", "RESULTS", "Usage", "add_common_args", "command", "measure",
            "setup_logging", "streaming_rows", "write_results"]
 
 #: Where results files go (``benchmarks/results``).
@@ -86,13 +86,13 @@ def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommen
 
     Both states exclude the same items from each step's ranking, those of the live history
     (a service whose model state is frozen still knows what the user has since seen), so
-    the two rows differ only in the state the model scores from (:class:`FrozenAt`).
+    the two rows differ only in the state the model scores from.
 
     One row per (model, state): ``model``, ``state``, ``users``, ``events``, ``cut``, HR,
     NDCG and MRR at each K (:func:`~driftrec.evaluation.replay.rank_summary`), ``eval_s``.
     """
     cut = int(np.quantile(dataset.events[TIMESTAMP].to_numpy(), cut_quantile))
-    train, live, _ = rp.streaming_replay(dataset, users=users, per_user=per_user,
+    train, live, frozen = rp.streaming_replay(dataset, users=users, per_user=per_user,
                                               cut_quantile=cut_quantile, seed=seed)
     n_users = len(np.unique(live.histories.users))
     logging.getLogger("harness").info("streaming: cut=%d, %d users, %d replayed events",
@@ -100,11 +100,11 @@ def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommen
     models = fit(train)
     out = []
     for name, model in models.items():
-        for state, scorer in (("updated on every event", model),
-                              ("frozen at the cut", FrozenAt(model, cut))):
+        for state, steps in (("updated on every event", live),
+                             ("frozen at the cut", frozen)):
             progress = state if len(models) == 1 else f"{name}, {state}"
             with measure() as usage:
-                ranks = rp.replay_ranks(scorer, live, max_k=max(ks),
+                ranks = rp.replay_ranks(model, steps, max_k=max(ks),
                                         progress=f"replay ({progress})")
             summary = rp.rank_summary(ranks, ks)
             out.append({"protocol": "streaming", "model": name, "state": state,
@@ -114,24 +114,3 @@ def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommen
     return out
 
 
-class FrozenAt(Recommender):
-    """``model`` scoring each history from its events before ``cut`` only: the state a
-    model had at the cut, while the history (and so what is excluded) goes on."""
-
-    name: ClassVar[str] = "frozen-at-cut"
-
-    def __init__(self, model: Recommender, cut: int) -> None:
-        super().__init__()
-        self.model, self.cut = model, cut
-        self.item_ids = model.item_ids
-
-    def fit(self, dataset: Dataset) -> FrozenAt:  # pragma: no cover - never trained
-        raise NotImplementedError("FrozenAt wraps a fitted model")
-
-    def score(self, histories: Histories) -> np.ndarray:
-        before = [ts < self.cut for ts in histories.timestamps]
-        return self.model.score(Histories(
-            histories.users, [x[b] for x, b in zip(histories.items, before, strict=True)],
-            [x[b] for x, b in zip(histories.timestamps, before, strict=True)],
-            [x[b] for x, b in zip(histories.values, before, strict=True)],
-            [x[b] for x, b in zip(histories.event_types, before, strict=True)]))

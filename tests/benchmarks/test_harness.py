@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftrec.data.dataset import Dataset, Histories
+from driftrec.data.dataset import Dataset
 from driftrec.evaluation import replay as rp
 from driftrec.models.registry import create_model
 
@@ -84,16 +84,6 @@ def test_streaming_rows_replay_the_library_protocol(harness) -> None:
     # Popularity ignores the history: frozen and live only differ through exclusions,
     # which are the same for both states.
     assert rows[0]["HR@10"] == rows[1]["HR@10"]
-
-
-def test_frozen_at_scores_from_the_events_before_the_cut(harness) -> None:
-    dataset = streaming_dataset()
-    model = create_model("itemknn").fit(dataset)
-    h = Histories.from_events(dataset.events, np.array([0, 1, 2]))
-    cut = 5_000
-    before = Histories.from_events(dataset.events[dataset.events["timestamp"] < cut],
-                                   np.array([0, 1, 2]))
-    np.testing.assert_array_equal(harness.FrozenAt(model, cut).score(h), model.score(before))
 
 
 def test_write_results_records_the_command(harness, tmp_path: Path) -> None:

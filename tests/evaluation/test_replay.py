@@ -39,6 +39,8 @@ def test_streaming_live_history_grows_while_frozen_stays_at_the_cut(ml100k: Data
         assert len(live.histories.items[r]) == len(frozen.histories.items[r]) + (
             live.known[r] - frozen.known[r])
         assert frozen.histories.timestamps[r].max() <= cut
+        # Both exclude what the user has seen by then: they differ only in the state.
+        assert (frozen.excluded(r) == live.excluded(r)).all()
 
 
 def test_rank_summary_counts_hits_and_discounts_by_rank() -> None:

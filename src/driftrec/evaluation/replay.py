@@ -47,21 +47,32 @@ class Replay:
     targets: np.ndarray
     #: Events known before the step (the history's length).
     known: np.ndarray
+    #: Items kept out of each step's ranking (default: those of its history).
+    exclude: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
 
+    def excluded(self, row: int) -> np.ndarray:
+        return self.histories.items[row] if self.exclude is None else self.exclude[row]
+
     def subset(self, mask: np.ndarray) -> Replay:
         rows = np.flatnonzero(mask)
-        return Replay(self.histories.subset(rows), self.targets[rows], self.known[rows])
+        exclude = None if self.exclude is None else [self.exclude[i] for i in rows]
+        return Replay(self.histories.subset(rows), self.targets[rows], self.known[rows],
+                      exclude)
 
     @classmethod
     def from_user_events(cls, groups: Iterable[tuple[int, pd.DataFrame, pd.DataFrame]],
                          *, frozen: bool = False) -> Replay:
         """One step per event of each ``(user, before, to_predict)``: the history of the
-        ``j``-th event to predict is ``before`` plus the ``j`` events preceding it (only
-        ``before`` when ``frozen``)."""
+        ``j``-th event to predict is ``before`` plus the ``j`` events preceding it.
+
+        ``frozen``: the history stays ``before`` while the excluded items still grow with
+        every event (a service whose model state is frozen still knows what the user has
+        since seen), so frozen and live steps differ only in the state scored from."""
         users, items, times, values, types, targets, known = [], [], [], [], [], [], []
+        exclude: list[np.ndarray] = []
         for user, before, future in groups:
             ev = pd.concat([before, future]) if len(before) else future
             col_i = ev[ITEM_IDX].to_numpy()
@@ -77,9 +88,10 @@ class Replay:
                 types.append(col_e[:end])
                 targets.append(int(col_i[len(before) + j]))
                 known.append(end)
+                exclude.append(col_i[:len(before) + j])
         histories = Histories(np.asarray(users, dtype=np.int64), items, times, values, types)
         return cls(histories, np.asarray(targets, dtype=np.int64),
-                   np.asarray(known, dtype=np.int64))
+                   np.asarray(known, dtype=np.int64), exclude if frozen else None)
 
 
 def _by_user(events: pd.DataFrame, users: np.ndarray) -> dict[int, pd.DataFrame]:
@@ -142,7 +154,7 @@ def replay_ranks(model: Recommender, replay: Replay, *, max_k: int, batch: int =
         scores = np.asarray(model.score(part), dtype=np.float32).copy()
         scores[~np.isfinite(scores)] = -np.inf
         for r, i in enumerate(rows):
-            seen = part.items[r]
+            seen = replay.excluded(i)
             scores[r, seen[seen != replay.targets[i]]] = -np.inf
         lists = m.top_k(scores, max_k)
         hit = lists == replay.targets[rows, None]
