@@ -120,8 +120,12 @@ class Settings(BaseSettings):
     #: Threads each numerical call (BLAS, torch) may use. Requests already run in
     #: parallel; one thread per call avoids oversubscribing the cores (``driftrec serve``).
     compute_threads: int = 1
-    #: Seconds before user segments are rebuilt (in the background) from stored states.
+    #: Seconds before the shared user segmentation is stale: one process then makes the
+    #: next version from the stored states (centroids follow their members; ids kept).
     segment_refresh_s: float = 600.0
+    #: Seconds between full refits of the segmentation (k chosen again; new segments take
+    #: the ids of the old ones they match).
+    segment_refit_s: float = 86_400.0
     #: The feedback loop: impressions, labels and the online update of the fused model's
     #: weights (``docs/feedback.md``; ``DRIFTREC_FEEDBACK__ENABLED=false`` turns learning off).
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)

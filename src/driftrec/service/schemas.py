@@ -248,16 +248,30 @@ class SegmentItem(BaseModel):
     count: int
 
 
+class SegmentExemplar(BaseModel):
+    item_id: str
+    title: str
+    events: int = Field(description="members' events on it")
+
+
 class SegmentOut(BaseModel):
-    id: int
+    id: int = Field(description="stable across versions: a refit keeps the ids of the "
+                                "segments it matches")
     label: str
     users: int
     share: float
+    genres: list[str] = Field(default_factory=list,
+                              description="topics most over-represented among members")
+    title_words: list[str] = Field(default_factory=list)
+    exemplars: list[SegmentExemplar] = Field(default_factory=list)
+    drift: float | None = Field(None, description="members' median drift")
     top_items: list[SegmentItem]
 
 
 class SegmentsOut(BaseModel):
     built_at: int | None
+    version: int | None = Field(None, description="segmentation version, shared by every "
+                                                  "service process")
     k: int | None = None
     silhouette: float | None = None
     segments: list[SegmentOut]

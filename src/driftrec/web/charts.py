@@ -231,6 +231,15 @@ def segment_sizes(labels: Sequence[str], sizes: Sequence[int]) -> go.Figure:
                    margin={"l": 8, "r": 16, "t": 10, "b": 40})
 
 
+def segment_history(series: Mapping[str, tuple[Sequence[int], Sequence[int]]]) -> go.Figure:
+    """Members of each segment (by id) over the stored segmentation versions."""
+    traces = [go.Scatter(x=list(xs), y=list(ys), name=text(label), mode="lines+markers",
+                         line={"color": PALETTE[i % len(PALETTE)], "width": 1.5},
+                         hovertemplate="version %{x}: %{y} users<extra></extra>")
+              for i, (label, (xs, ys)) in enumerate(series.items())]
+    return _figure(traces, 300, xaxis_title="segmentation version", yaxis_title="users")
+
+
 def drift_boxes(groups: Mapping[str, np.ndarray]) -> go.Figure:
     traces = [go.Box(y=np.asarray(v), name=text(label), boxpoints=False,
                      marker_color=PALETTE[i % len(PALETTE)])

@@ -27,7 +27,7 @@ import numpy as np
 
 from driftrec.models.bundle import BUNDLE_FILE
 from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.profile import build_profile, item_topics, topics
+from driftrec.recommend.profile import build_profile, item_topics
 from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import Metrics
 from driftrec.store import StoredEvent
@@ -254,7 +254,6 @@ class Views:
         self._replays: OrderedDict[tuple, Replay] = OrderedDict()
         self._background: tuple[tuple, dict[str, Any]] | None = None
         self._bundles: dict[tuple, dict[str, Any]] = {}
-        self._drifts: tuple[float, dict[str, float]] | None = None
 
     # -- shared pieces -----------------------------------------------------------------------
     def warm(self, core: ServiceCore) -> None:
@@ -442,36 +441,37 @@ class Views:
             return None
         cat = core.catalogue
         rows = segs.overview(cat, 8)
-        drift = self._segment_drifts(core, segs)
+        drift: dict[int, np.ndarray] = {}
         for row in rows:
-            row["profile"] = topics(segs.segmentation.centroids[row["id"]], cat, 6)
+            prof = segs.profiles.get(row["id"], {})
+            row["profile"] = row["genres"][:6] or row["title_words"][:6]
             row["top_items"] = [{"title": display_title(cat, i["item_id"]) or "",
                                  "url": item_url(i["item_id"]), "count": i["count"]}
                                 for i in row["top_items"]]
-            values = drift.get(row["id"], np.zeros(0))
-            row["drift_median"] = float(np.median(values)) if len(values) else None
+            row["exemplars"] = [{"title": display_title(cat, e["item_id"]) or e["title"],
+                                 "url": item_url(e["item_id"]), "count": e["events"]}
+                                for e in row["exemplars"]]
+            row["drift_median"] = row["drift"]
+            drift[row["id"]] = np.asarray(prof.get("drift", {}).get("sample", []), dtype=float)
         labels = [f"{r['id']}: {r['label']}" for r in rows]
-        return {"rows": rows, "built": when(segs.built_at),
-                "silhouette": segs.segmentation.silhouette,
-                "charts": {
-                    "sizes": charts.embed(charts.segment_sizes(labels, [r["users"] for r in rows])),
-                    "drift": charts.embed(charts.drift_boxes(
-                        {label: drift.get(r["id"], np.zeros(0))
-                         for label, r in zip(labels, rows, strict=True)}))}}
-
-    def _segment_drifts(self, core: ServiceCore, segs) -> dict[int, np.ndarray]:
-        """Drift of each segment's members, from the stored states (kept per build)."""
-        cached = self._drifts
-        if cached is None or cached[0] != segs.built_at:
-            cached = (segs.built_at, queries.user_drifts(core.store))
-            self._drifts = cached
-        seg = segs.segmentation
-        groups: dict[int, list[float]] = {}
-        for user_key, label in zip(seg.user_ids, seg.labels.tolist(), strict=True):
-            value = cached[1].get(user_key)
-            if label >= 0 and value is not None:
-                groups.setdefault(int(label), []).append(value)
-        return {k: np.asarray(v) for k, v in groups.items()}
+        history = core.segments.history()
+        out = {"rows": rows, "built": when(segs.built_at), "version": segs.version,
+               "kind": segs.kind, "silhouette": segs.segmentation.silhouette,
+               "charts": {
+                   "sizes": charts.embed(charts.segment_sizes(labels, [r["users"] for r in rows])),
+                   "drift": charts.embed(charts.drift_boxes(
+                       {label: drift.get(r["id"], np.zeros(0))
+                        for label, r in zip(labels, rows, strict=True)}))}}
+        if len({h["version"] for h in history}) > 1:
+            series: dict[str, tuple[list[int], list[int]]] = {}
+            for h in history:
+                xs, ys = series.setdefault(f"{h['segment_id']}", ([], []))
+                xs.append(int(h["version"]))
+                ys.append(int(h["users"]))
+            names = {str(r["id"]): f"{r['id']}: {r['label']}" for r in rows}
+            out["charts"]["history"] = charts.embed(charts.segment_history(
+                {names.get(k, f"{k} (retired)"): v for k, v in series.items()}))
+        return out
 
     # -- items -------------------------------------------------------------------------------
     def item(self, core: ServiceCore, item_id: str) -> dict[str, Any] | None:
@@ -501,13 +501,13 @@ class Views:
         segs = core.segments.get()
         vec = cat.vector(item_id)
         if segs is not None:
-            sizes = segs.segmentation.sizes()
-            for s in range(segs.segmentation.k):
-                count = int(segs.item_counts[s].get(item_id, 0))
-                affinity = (float(segs.segmentation.centroids[s] @ vec) if vec is not None
+            seg = segs.segmentation
+            for row, s in enumerate(segs.ids):
+                count = int(segs.item_counts.get(s, {}).get(item_id, 0))
+                affinity = (float(seg.interest_centroids[row] @ vec) if vec is not None
                             else None)
                 out["segments"].append({"id": s, "label": segs.labels[s],
-                                        "users": int(sizes[s]), "count": count,
+                                        "users": segs.users(s), "count": count,
                                         "affinity": affinity})
             out["segments"].sort(key=lambda r: (-r["count"], -(r["affinity"] or 0.0)))
         return out

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["segments"])
 def _overview(c: ServiceCore, segs) -> dict[str, Any]:
     if segs is None:
         return {"built_at": None, "segments": []}
-    return {"built_at": int(segs.built_at), "k": segs.segmentation.k,
+    return {"built_at": int(segs.built_at), "version": segs.version, "k": segs.segmentation.k,
             "silhouette": round(float(segs.segmentation.silhouette), 4),
             "segments": segs.overview(c.catalogue)}
 
@@ -25,8 +25,9 @@ def _overview(c: ServiceCore, segs) -> dict[str, Any]:
 @router.get("/segments", response_model=SegmentsOut, dependencies=[Depends(require_read)],
             summary="User segments")
 def segments(c: ServiceCore = Depends(core)) -> dict[str, Any]:
-    """Segments of users by long-term interest: label, size and popular items of each.
-    Empty until enough users have interest (segments are rebuilt in the background)."""
+    """Segments of users by long-term interest: label, size, what distinguishes each,
+    exemplars and popular items. One versioned segmentation is shared by every process;
+    empty until enough users have interest (versions are made in the background)."""
     return _overview(c, c.segments.get())
 
 
