@@ -78,7 +78,8 @@ class ServiceCore:
         if self.models.current is None:
             self._reembed_stale_items(None)
         self.segments = SegmentIndex(self.store, self.catalogue,
-                                     max_age_s=settings.segment_refresh_s)
+                                     max_age_s=settings.segment_refresh_s,
+                                     refit_s=settings.segment_refit_s)
         self.engine = RecommendationEngine(
             self.store, self.catalogue, self.models, history_length=settings.history_length,
             new_item_weight=settings.new_item_weight,
@@ -208,6 +209,7 @@ class ServiceCore:
 
     def close(self) -> None:
         self.feedback.stop()
+        self.segments.close()
         self.writer.close()
         self.store.close()
 
