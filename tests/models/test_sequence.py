@@ -390,3 +390,23 @@ def test_stop_event_ends_training_with_the_best_weights():
     cfg = SASRec(**TINY).cfg
     report = training_module.train_network(net, seqs, None, cfg, show_progress=False, stop=stop)
     assert report.stopped_by == "interrupted" and report.epochs == 0
+
+
+def test_time_budget_stops_mid_epoch_and_validates_the_last_weights(monkeypatch):
+    """Each clock reading advances a second; a 1-minute budget ends within the run, the
+    epoch in progress stops when the rate reaches zero, and those weights are validated
+    (the cosine schedule's last weights are usually its best) even off the check cycle."""
+    clock = {"t": 0.0}
+
+    def tick() -> float:
+        clock["t"] += 1.0
+        return clock["t"]
+
+    monkeypatch.setattr(training_module.time, "perf_counter", tick)
+    model = SASRec(**{**TINY, "valid_users": 10, "eval_every": 7, "max_epochs": 50,
+                      "time_budget_min": 1.0, "lr_schedule": "cosine"})
+    model.show_progress = False
+    model.fit(cyclic_dataset())
+    report = model.report
+    assert report.stopped_by == "time_budget" and report.epochs < 50
+    assert report.epochs % 7 != 0 and "valid_ndcg10" in report.history[-1]

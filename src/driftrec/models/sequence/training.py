@@ -279,15 +279,20 @@ def train_network(
     try:
         with progress if own_display else contextlib.nullcontext():
             task = progress.add_task(label, total=cfg.max_epochs, status="")
+            out_of_time = False
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
                 for batch_idx in length_batches(lengths, cfg.batch_size, rng):
                     if stop is not None and stop.is_set():
                         raise KeyboardInterrupt
+                    time_used = (time.perf_counter() - start) / budget_s if budget_s else 0.0
+                    if time_used >= 1.0 and losses:
+                        # The rate has decayed to zero with the budget: stop mid-epoch.
+                        out_of_time = True
+                        break
                     batch = [seqs[i] for i in batch_idx]
                     if cfg.window == "random":
                         batch = random_windows(batch, cfg.max_len + 1, rng)
-                    time_used = (time.perf_counter() - start) / budget_s if budget_s else 0.0
                     for group in optimiser.param_groups:
                         group["lr"] = cfg.lr * schedule(step, time_used)
                     loss = sharded_gradients(net, batch, cfg, softmax_items, generators, pool)
@@ -299,7 +304,11 @@ def train_network(
                 entry = {"epoch": float(epoch), "loss": float(np.mean(losses)),
                          "seconds": time.perf_counter() - start}
                 status = f"loss {entry['loss']:.4f}"
-                if holdout is not None and (epoch % cfg.eval_every == 0 or epoch == 1):
+                elapsed_min = (time.perf_counter() - start) / 60
+                out_of_time = out_of_time or bool(
+                    cfg.time_budget_min and elapsed_min >= cfg.time_budget_min)
+                last = out_of_time or epoch == cfg.max_epochs
+                if holdout is not None and (epoch % cfg.eval_every == 0 or epoch == 1 or last):
                     ndcg = holdout_ndcg(net, holdout, cfg.max_len)
                     entry["valid_ndcg10"] = ndcg
                     if ndcg > best:
@@ -319,8 +328,7 @@ def train_network(
                         or 0 < cfg.stall_limit <= stale_checks):
                     report.stopped_by = "early_stopping"
                     break
-                elapsed_min = (time.perf_counter() - start) / 60
-                if cfg.time_budget_min and elapsed_min >= cfg.time_budget_min:
+                if out_of_time:
                     report.stopped_by = "time_budget"
                     break
     except KeyboardInterrupt:
