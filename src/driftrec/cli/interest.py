@@ -89,12 +89,15 @@ def segments(
     target: str = typer.Argument(..., help="ml-1m, ml-100k, or an events file"),
     items: Path | None = typer.Option(None, help="Items file for an events file."),
     encoder: str = typer.Option("minilm", help=ENCODER_HELP),
-    seed: int = typer.Option(0, help="Seed of k-means and the silhouette sample."),
-    k: str = typer.Option("2,3,4,5,6,8,10,12", help="Segment counts to try."),
+    seed: int = typer.Option(0, help="Seed of k-means, bootstrap samples and silhouette."),
+    k: str = typer.Option("2,3,4,5,6,7,8,9,10,11,12", help="Segment counts to try."),
+    dims: int = typer.Option(8, help="Principal directions of the segment space "
+                                     "(0: the unit interest vectors themselves)."),
     output: Path | None = typer.Option(None, help="Write the segment profiles as JSON here."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
 ) -> None:
-    """Segment users by long-term interest; k is chosen by silhouette and reported."""
+    """Segment users by long-term interest; k is the best silhouette among stable k
+    (bootstrap ARI >= 0.8); profiles say what distinguishes each segment."""
     from driftrec.interest.profiles import Profiler
     from driftrec.interest.segments import segment_users
 
@@ -108,20 +111,32 @@ def segments(
     from driftrec.interest.build import history_interest
 
     users = np.arange(dataset.n_users)
-    interest = history_interest(Histories.from_events(dataset.events, users), vecs).long_term
+    im = history_interest(Histories.from_events(dataset.events, users), vecs)
+    interest = im.long_term
+    drift = 1.0 - np.sum(interest * im.short_term, axis=1)
     try:
-        seg = segment_users(list(dataset.user_ids), interest, k_values=ks, seed=seed)
+        seg = segment_users(list(dataset.user_ids), interest, k_values=ks, seed=seed,
+                            dims=dims or None)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    result = Profiler(dataset.items, vecs, seg).segments()
+    item_ids = np.asarray(dataset.item_ids).astype(str)
+    member_items: list[list[str]] = [[] for _ in users]
+    ordered = dataset.events.sort_values(["user_idx", "timestamp"], kind="stable")
+    for u, rows in ordered.groupby("user_idx", sort=True)["item_idx"]:
+        member_items[int(u)] = item_ids[rows.to_numpy()].tolist()
+    result = Profiler(dataset.items, vecs, seg, member_items=member_items,
+                      drift=drift).segments()
     table = Table(title=f"{seg.k} segments (silhouette {seg.silhouette:.3f})")
-    for col in ("segment", "label", "users", "share"):
+    for col in ("segment", "label", "users", "share", "title words", "exemplars"):
         table.add_column(col)
     for s in result["segments"]:
-        table.add_row(str(s["segment"]), s["label"], str(s["users"]), f"{s['share']:.1%}")
+        table.add_row(str(s["segment"]), s["label"], str(s["users"]), f"{s['share']:.1%}",
+                      ", ".join(w["term"] for w in s.get("title_words", [])[:3]),
+                      "; ".join(e["title"] for e in s.get("exemplars", [])[:3]))
     Console().print(table)
-    Console().print("silhouette by k: " + ", ".join(f"{kk}: {v:.3f}" for kk, v in
-                                                    result["silhouette_by_k"].items()))
+    Console().print("k criteria: " + "; ".join(
+        f"{kk}: " + ", ".join(f"{n} {v:.3f}" for n, v in c.items())
+        for kk, c in result["criteria"].items()))
     if output is not None:
         output.write_text(json.dumps(result, indent=2))
         Console().print(f"segment profiles written to {output}")

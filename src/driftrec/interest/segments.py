@@ -177,9 +177,14 @@ class Segmentation:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int, n_init: int):
-    from sklearn.cluster import KMeans
+    import warnings
 
-    return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # duplicates (bootstrap samples, identical users)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
 
 
 def k_criteria(x: np.ndarray, k: int, *, seed: int = 0, runs: int = 2, n_init: int = 4,
