@@ -63,6 +63,8 @@ def test_permuted_centroids_keep_their_ids() -> None:
     got = match_ids(seg, odd)
     np.testing.assert_array_equal(got[:3], seg.ids[perm[:3]])
     assert got[3] == seg.ids.max() + 1
+    # an id retired earlier is never reused
+    assert match_ids(seg, odd, next_id=9)[3] == 9
 
 
 def test_fewer_segments_after_a_refit_keep_matched_ids() -> None:

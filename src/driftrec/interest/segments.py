@@ -239,9 +239,11 @@ def segment_users(
     stability_runs: int = 2,
     min_stability: float = MIN_STABILITY,
     previous: Segmentation | None = None,
+    next_id: int | None = None,
 ) -> Segmentation:
     """Fit k-means for each k, keep the k :func:`choose_k` picks; with ``previous``, the
-    new segments take the ids of the old ones they match (:func:`match_ids`)."""
+    new segments take the ids of the old ones they match (:func:`match_ids`; ``next_id``:
+    the first id never used, so a retired id is never given a new meaning)."""
     if len(user_ids) != len(vectors):
         raise ValueError(f"{len(user_ids)} user ids but {len(vectors)} interest vectors")
     v = l2_normalise(np.asarray(vectors, dtype=np.float32))
@@ -268,7 +270,7 @@ def segment_users(
                                    else np.zeros(unit.shape[1]) for r in range(k)]))
     ids = np.arange(k, dtype=np.int64)
     if previous is not None:
-        ids = match_ids(previous, icent, unit.mean(0))
+        ids = match_ids(previous, icent, unit.mean(0), next_id=next_id)
     labels = np.full(len(v), -1, dtype=np.int64)
     labels[active] = ids[rows]
     return Segmentation(l2_normalise(km.cluster_centers_).astype(np.float32),
@@ -278,12 +280,13 @@ def segment_users(
 
 
 def match_ids(previous: Segmentation, interest_centroids: np.ndarray,
-              centre: np.ndarray | None = None, min_similarity: float = MIN_MATCH
-              ) -> np.ndarray:
+              centre: np.ndarray | None = None, min_similarity: float = MIN_MATCH,
+              next_id: int | None = None) -> np.ndarray:
     """Ids for new centroids (rows of ``interest_centroids``): each takes the id of the old
     segment it is matched to (Hungarian matching maximising the total cosine similarity of
     the centroids, both centred on ``centre``, the population mean, when given); one
-    matched below ``min_similarity`` or left over (k grew) takes a fresh id."""
+    matched below ``min_similarity`` or left over (k grew) takes a fresh id (from
+    ``next_id``, default one above the old ids)."""
     from scipy.optimize import linear_sum_assignment
 
     def centred(c: np.ndarray) -> np.ndarray:
@@ -295,7 +298,7 @@ def match_ids(previous: Segmentation, interest_centroids: np.ndarray,
     for n, o in zip(new_rows, old_rows, strict=True):
         if sim[n, o] >= min_similarity:
             ids[n] = previous.ids[o]
-    fresh = int(previous.ids.max(initial=-1)) + 1
+    fresh = max(int(previous.ids.max(initial=-1)) + 1, next_id or 0)
     for r in np.flatnonzero(ids < 0):
         ids[r] = fresh
         fresh += 1

@@ -307,11 +307,14 @@ class SegmentIndex:
                 return None
             seg = segment_users(keys, x, k_values=k_values, seed=self.seed,
                                 dims=DEFAULT_DIMS if len(keys) > 4 * DEFAULT_DIMS else None,
-                                previous=previous.segmentation if usable else None)
+                                previous=previous.segmentation if usable else None,
+                                next_id=previous.stats.get("next_id") if usable else None)
             refit_at = time.time()
         segs = self._describe(seg, recents, drift)
         segs.version, segs.kind = version, kind
+        used = int(previous.stats.get("next_id", 0)) if previous is not None else 0
         segs.stats = {"users": len(keys), "seed": self.seed, "refit_at": refit_at,
+                      "next_id": max(used, int(seg.ids.max(initial=-1)) + 1),
                       "matched_to": previous.version if usable else None,
                       "silhouette_by_k": {str(k): v for k, v in seg.silhouette_by_k.items()},
                       "criteria": {str(k): v for k, v in seg.criteria.items()},
