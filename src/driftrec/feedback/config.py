@@ -35,3 +35,9 @@ class FeedbackConfig(UpdateConfig):
     position_decay: float = Field(0.0, ge=0, description="inverse-propensity exponent")
     retention_days: float = Field(30.0, gt=0)
     retention_rows: int = Field(1_000_000, ge=1)
+    explore_slots: int = Field(0, ge=0, le=5, description="last slots of a list given to "
+                               "rarely shown items by Thompson sampling (0: off)")
+    explore_pool: int = Field(50, ge=1, description="how far below the list explored "
+                              "items are drawn from (the user's own ranking)")
+    explore_max_impressions: int = Field(100, ge=1, description="items shown this often "
+                                         "are no longer explored")

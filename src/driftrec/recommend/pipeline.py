@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import expit
 
 from driftrec.data.dataset import Histories
+from driftrec.feedback.explore import Explorer
 from driftrec.feedback.update import Weights
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import FusedRecommender
@@ -43,8 +44,8 @@ log = logging.getLogger(__name__)
 
 POPULARITY_WEIGHT = 0.5
 #: What put an item on a list (``source``), as small codes while scoring the catalogue.
-SOURCE_NAMES = ("popularity", "query", "content", "segment", "model")
-POPULARITY, QUERY, CONTENT, SEGMENT, MODEL = range(len(SOURCE_NAMES))
+SOURCE_NAMES = ("popularity", "query", "content", "segment", "model", "explore")
+POPULARITY, QUERY, CONTENT, SEGMENT, MODEL, EXPLORE = range(len(SOURCE_NAMES))
 #: Seconds between full recounts of item popularity (in between, only new events count).
 POPULARITY_RECOUNT_S = 3600.0
 #: Models whose scores are log-odds; the served ``score`` is then ``sigmoid`` of it.
@@ -180,6 +181,8 @@ class RecommendationEngine:
         self._lock = threading.Lock()
         #: Weights learned online for the served fused model (None: its offline weights).
         self.online_weights: OnlineWeights | None = None
+        #: Fills a list's last slots with rarely shown items (None: off; feedback/explore.py).
+        self.explorer: Explorer | None = None
 
     # -- shared state ---------------------------------------------------------------
     def universe(self) -> _Universe:
@@ -385,19 +388,31 @@ class RecommendationEngine:
         valid = np.flatnonzero(np.isfinite(score))
         if not len(valid):
             return []
+        explorer = self.explorer if user_key and query_vec is None else None
         pool = max(k * 5, 50) if diversity > 0 else k
+        if explorer is not None:
+            pool += explorer.pool
         if len(valid) > pool:
             top = np.argpartition(-score[valid], pool - 1)[:pool]
             valid = valid[top]
         # stable order: score desc, then universe position
         valid = valid[np.lexsort((valid, -score[valid]))]
         picked = valid[mmr(score[valid], vecs[valid], k, diversity)]
+        if explorer is not None:
+            below = valid[~np.isin(valid, picked)][:explorer.pool]
+            chosen = explorer.choose([str(x) for x in u.ids[below]],
+                                     min(explorer.slots, len(picked) - 1))
+            if chosen:
+                picked = np.concatenate([picked[:len(picked) - len(chosen)], below[chosen]])
+                source = source.copy()
+                source[below[chosen]] = EXPLORE
         loaded = self.models.current
         shown = score[picked]
         if query_vec is None and loaded is not None and loaded.name in PROBABILITY_MODELS \
                 and (source[picked] == MODEL).any():
             shown = expit(shown)  # the fused score is log-odds: show P(relevant)
-        names = [*SOURCE_NAMES[:MODEL], loaded.source if loaded is not None else "model"]
+        names = [*SOURCE_NAMES[:MODEL], loaded.source if loaded is not None else "model",
+                 SOURCE_NAMES[EXPLORE]]
         recs = [Recommendation(str(u.ids[i]), float(v), names[source[i]],
                                self.catalogue.title(str(u.ids[i])))
                 for i, v in zip(picked, shown, strict=True)]
@@ -406,7 +421,7 @@ class RecommendationEngine:
             row_of = ms.candidate_rows()
             for rec, i in zip(recs, picked, strict=True):
                 r = row_of.get(int(u.model_col[i]))
-                if r is not None and rec.source == loaded.source:
+                if r is not None and rec.source in (loaded.source, SOURCE_NAMES[EXPLORE]):
                     rec.features = ms.features[r].tolist()
         if explain:
             self._explain(recs, u, ctx, vecs, has, query, segment)
@@ -454,6 +469,8 @@ class RecommendationEngine:
                 rec.reasons.append(why.popular())
             elif rec.source == "segment":
                 rec.reasons.append(why.popular(segment))
+            elif rec.source == "explore":
+                rec.reasons.append("something new: shown to few people so far")
             else:
                 basis = nearest or liked[-2:][::-1]
                 if basis:
