@@ -17,6 +17,7 @@ from driftrec.cli import app as cli_app
 from driftrec.data.errors import DataError
 from driftrec.service import create_app
 from driftrec.service.importer import import_events
+from driftrec.store.codec import plain
 
 # u1's rows are out of time order (line 4 is its earliest event, line 2 its third) and two share a
 # timestamp: the import applies each user's events by time, ties in file order.
@@ -52,7 +53,7 @@ def stored(client: TestClient, user_id: str) -> tuple[dict | None, int, list[tup
     state, n_events = store.get_state(key)
     events = [(e.item_id, e.event_type, e.value, e.timestamp, e.text)
               for e in store.user_events(key)]
-    return state, n_events, events
+    return plain(state), n_events, events
 
 
 @pytest.fixture

@@ -132,3 +132,23 @@ def test_a_service_without_model_or_items_answers_empty_lists(make_client):
     client.put("/v1/items/first", json={"title": "The first item"})
     assert [i["item_id"] for i in
             client.get("/v1/users/u/recommendations").json()["items"]] == ["first"]
+
+
+def test_an_event_moves_the_users_context_in_memory_to_what_the_store_holds(client):
+    """After its own event commit, a process holds the user's new context without reading
+    it back; that context is the one the store would give (events, state, seen, count)."""
+    core = client.app.state.core
+    post_events(client, *[{"user_id": "mover", "item_id": f"space-{j}", "timestamp": 100 + j}
+                          for j in range(4)])
+    key = core.store.user_key("mover")
+    client.get("/v1/users/mover/recommendations?k=5")  # the context is now in memory
+    post_events(client, {"user_id": "mover", "item_id": "crime-1", "timestamp": 200},
+                {"user_id": "mover", "item_id": "crime-2", "timestamp": 50})  # one late
+    held = core.engine.contexts._entries[key]
+    hits = core.engine.contexts.hits
+    assert core.engine.user_context(key) is held and core.engine.contexts.hits == hits + 1
+    core.engine.contexts.invalidate(key)
+    fresh = core.engine.user_context(key)
+    assert held.revision == fresh.revision and held.n_events == fresh.n_events == 6
+    assert held.events == fresh.events and held.seen == fresh.seen
+    assert held.state.to_dict() == fresh.state.to_dict()

@@ -57,13 +57,14 @@ class Cluster:
         n = np.linalg.norm(self.total)
         return self.total / n if n > 0 else self.total
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total.tolist(), "mass": self.mass, "items": list(self.items),
+    def to_dict(self, arrays: np.dtype | type | None = None) -> dict[str, Any]:
+        total = self.total.tolist() if arrays is None else self.total.astype(arrays)
+        return {"total": total, "mass": self.mass, "items": list(self.items),
                 "label": self.label}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cluster:
-        return cls(np.asarray(d["total"], dtype=np.float64), float(d["mass"]),
+        return cls(np.array(d["total"], dtype=np.float64), float(d["mass"]),
                    list(d.get("items", [])), str(d.get("label", "")))
 
 
@@ -120,14 +121,19 @@ class InterestState:
         return [r[0] for r in self.recent if r[0] is not None and r[4] > 0]
 
     # -- plain data -------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: np.dtype | type | None = None) -> dict[str, Any]:
+        """The state as plain data: vectors as lists (JSON-ready), or with ``arrays`` as
+        numpy arrays of that dtype (what the store writes in its binary format)."""
+        def vec(x: np.ndarray) -> Any:
+            return x.tolist() if arrays is None else x.astype(arrays)
+
         return {
             "user_id": self.user_id, "dim": self.dim, "clock": self.clock,
             "n_events": self.n_events,
-            "long_sum": self.long_sum.tolist(), "long_mass": self.long_mass,
-            "short_sum": self.short_sum.tolist(), "short_mass": self.short_mass,
+            "long_sum": vec(self.long_sum), "long_mass": self.long_mass,
+            "short_sum": vec(self.short_sum), "short_mass": self.short_mass,
             "recent": [list(r) for r in self.recent],
-            "clusters": [c.to_dict() for c in self.clusters],
+            "clusters": [c.to_dict(arrays) for c in self.clusters],
             "drift": self.drift,
         }
 
@@ -136,9 +142,9 @@ class InterestState:
         return cls(
             user_id=str(d["user_id"]), dim=int(d["dim"]), clock=d.get("clock"),
             n_events=int(d.get("n_events", 0)),
-            long_sum=np.asarray(d["long_sum"], dtype=np.float64),
+            long_sum=np.array(d["long_sum"], dtype=np.float64),
             long_mass=float(d["long_mass"]),
-            short_sum=np.asarray(d["short_sum"], dtype=np.float64),
+            short_sum=np.array(d["short_sum"], dtype=np.float64),
             short_mass=float(d["short_mass"]),
             recent=[_recent_row(r) for r in d.get("recent", [])],
             clusters=[Cluster.from_dict(c) for c in d.get("clusters", [])],
@@ -147,6 +153,8 @@ class InterestState:
 
 def _recent_row(row: list[Any]) -> list[Any]:
     """A stored recent-event row, padded to ``[item_id, time, type, text, weight]``."""
+    if len(row) == 5:
+        return list(row)
     row = list(row)
     if len(row) < 3:
         raise ValueError(f"recent event row {row!r} needs at least item_id, time and type")

@@ -9,6 +9,7 @@ so an event posted to one process is reflected by the next request to every proc
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 from driftrec.interest.state import InterestState
 from driftrec.recommend.interest import interest_vector, load_state
 from driftrec.store import Store, StoredEvent
+from driftrec.store.store import UserWrite
 
 
 @dataclass
@@ -41,6 +43,11 @@ class UserContext:
             self.__dict__["_vector"] = (interest_vector(self.state) if self.state.n_events
                                         else None)
         return self.__dict__["_vector"]
+
+
+def _event_order(e: StoredEvent) -> tuple[int, int]:
+    """The order of a user's stored events (time, then row id), as the store reads them."""
+    return (e.timestamp, e.seq)
 
 
 def empty_context(dim: int) -> UserContext:
@@ -81,6 +88,31 @@ class ContextCache:
                 while len(self._entries) > self.max_users:
                     self._entries.popitem(last=False)
         return ctx
+
+    def advance(self, user_key: str, write: UserWrite, state: dict[str, Any] | None) -> None:
+        """Bring a held context up to ``write`` (this process's own event commit) from
+        what was written: ``state`` (the new stored state, as the store was given it) and
+        the new events. The result is the context :meth:`get` would read from the store;
+        a context at another revision than the one the write replaced (another process
+        wrote in between) is dropped instead, and read again when next asked for."""
+        with self._lock:
+            ctx = self._entries.get(user_key)
+            if ctx is None:
+                return
+            if state is None or ctx.revision is None or ctx.revision != write.old_revision:
+                del self._entries[user_key]
+                return
+            events = list(ctx.events)
+            for ev in sorted(write.events, key=_event_order):
+                if events and _event_order(ev) < _event_order(events[-1]):
+                    bisect.insort(events, ev, key=_event_order)  # arrived late
+                else:
+                    events.append(ev)
+            if len(events) > self.history_length:
+                del events[:len(events) - self.history_length]
+            self._entries[user_key] = UserContext(
+                user_key, events, load_state(state, user_key, self.dim), write.n_events,
+                ctx.seen | {e.item_id for e in write.events}, write.revision)
 
     def invalidate(self, user_key: str) -> None:
         with self._lock:

@@ -35,10 +35,16 @@ from driftrec.recommend.segments import SegmentIndex
 from driftrec.service.ingest import GroupCommitter
 from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
 from driftrec.store.feedback import ACTIVE_WEIGHTS, Impression, get_weights, impression_row
-from driftrec.store.store import StateUpdater
+from driftrec.store.store import StateUpdater, UserWrite
 from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
 log = logging.getLogger(__name__)
+
+#: How the interest state's vectors are stored (the store writes numpy arrays as raw bytes).
+#: float64, as they are computed: a stored state reads back bit for bit, so a user's state
+#: is the same whether their events came one per request or in one bulk import (float32
+#: would halve the write but round the sums once per write).
+STORED_VECTOR_DTYPE = np.float64
 
 
 @dataclass
@@ -59,6 +65,24 @@ def item_row(item: ItemWrite | ItemRecord) -> dict[str, Any]:
     if item.text:
         row["description"] = item.text
     return row
+
+
+class InterestUpdater:
+    """A :data:`StateUpdater`: moves a user's stored interest state by new events with
+    ``config``; keeps the state it returned for each user (``states``)."""
+
+    def __init__(self, catalogue: Catalogue, text_vectors: Mapping[str, np.ndarray],
+                 config: InterestConfig) -> None:
+        self.catalogue = catalogue
+        self.text_vectors = text_vectors
+        self.config = config
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
+        state = load_state(data, user_key, self.catalogue.dim)
+        apply_events(state, new, self.catalogue, self.text_vectors, self.config)
+        out = self.states[user_key] = state.to_dict(arrays=STORED_VECTOR_DTYPE)
+        return out
 
 
 class ServiceCore:
@@ -85,7 +109,7 @@ class ServiceCore:
             new_item_weight=settings.new_item_weight,
             popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments,
             context_cache_users=settings.context_cache_users)
-        self.writer = GroupCommitter(self.store, self.state_updater)
+        self.writer = GroupCommitter(self.store, self.state_updater, on_written=self._written)
         self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
         self._weights_key: str | None = None
         self.started_at = time.time()
@@ -288,18 +312,18 @@ class ServiceCore:
         vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
         return self.writer.submit(events, vecs)
 
-    def state_updater(self, text_vectors: Mapping[str, np.ndarray]) -> StateUpdater:
+    def state_updater(self, text_vectors: Mapping[str, np.ndarray]) -> InterestUpdater:
         """The function that moves a user's stored interest state by new events, with the
         served model's interest config (the same one bulk import uses)."""
-        dim = self.catalogue.dim
-        config = self.interest_config
+        return InterestUpdater(self.catalogue, text_vectors, self.interest_config)
 
-        def update(user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
-            state = load_state(data, user_key, dim)
-            apply_events(state, new, self.catalogue, text_vectors, config)
-            return state.to_dict()
-
-        return update
+    def _written(self, written: dict[str, UserWrite], updater: StateUpdater) -> None:
+        """After an event commit: bring this process's in-memory contexts of the users
+        written up to the new revision from what was just written, so that the users'
+        next requests read nothing back from the store."""
+        states = getattr(updater, "states", {})
+        for key, write in written.items():
+            self.engine.contexts.advance(key, write, states.get(key))
 
     def _write_items(self, items: list[ItemWrite], template: str | None, *,
                      sync: bool = True, cache: bool = False) -> int:

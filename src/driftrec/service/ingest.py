@@ -21,7 +21,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from driftrec.store import NewEvent, Store
-from driftrec.store.store import StateUpdater
+from driftrec.store.store import StateUpdater, UserWrite
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,15 @@ class GroupCommitter:
 
     def __init__(self, store: Store,
                  make_updater: Callable[[Mapping[str, np.ndarray]], StateUpdater],
-                 max_groups: int = MAX_GROUPS) -> None:
+                 max_groups: int = MAX_GROUPS,
+                 on_written: Callable[[dict[str, UserWrite], StateUpdater], None] | None = None
+                 ) -> None:
         self.store = store
         self.make_updater = make_updater
+        #: Called after each commit, before any request is answered, with the users
+        #: written and the updater that computed their states (e.g. to refresh the
+        #: process's in-memory contexts of those users).
+        self.on_written = on_written
         self.max_groups = max_groups
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="driftrec-group-commit",
@@ -90,14 +96,21 @@ class GroupCommitter:
         for _, vecs, shown, _ in batch:
             vectors.update(vecs)
             impressions.extend(shown)
+        written: dict[str, UserWrite] = {}
         try:
+            updater = self.make_updater(vectors)
             outcomes = self.store.add_event_groups([events for events, _, _, _ in batch],
-                                                   self.make_updater(vectors), impressions)
+                                                   updater, impressions, written)
         except BaseException as exc:  # the whole transaction failed: tell every request
             log.warning("event commit of %d requests failed: %s", len(batch), exc)
             for *_, done in batch:
                 done.set_exception(exc)
             return
+        if written and self.on_written is not None:
+            try:
+                self.on_written(written, updater)
+            except Exception:  # committed all the same: readers fall back to the store
+                log.exception("after-commit hook failed")
         self.commits += 1
         self.requests += len(batch)
         for (*_, done), outcome in zip(batch, outcomes, strict=True):

@@ -62,6 +62,21 @@ def _v4_feedback(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.impressions, t.fusion_weights])
 
 
+def _v5_binary_state(conn: Connection) -> None:
+    """User states are written in a compact binary format (``state_blob``) beside their
+    ``drift``; rows written before keep their JSON ``state`` until the user's next event.
+
+    Nothing is rewritten here: the store reads either form, so an upgrade costs no pass
+    over the states and a large database starts serving at once.
+    """
+    columns = {c["name"] for c in inspect(conn).get_columns(t.user_state.name)}
+    blob = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    if "state_blob" not in columns:
+        conn.execute(text(f"ALTER TABLE user_state ADD COLUMN state_blob {blob}"))
+    if "drift" not in columns:
+        conn.execute(text("ALTER TABLE user_state ADD COLUMN drift FLOAT"))
+
+
 def _v6_segmentations(conn: Connection) -> None:
     """One shared, versioned user segmentation, and the history of segment sizes."""
     t.metadata.create_all(conn, tables=[t.segmentations, t.segment_history])
@@ -72,6 +87,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
     (3, "a revision token per user state", _v3_state_revision),
     (4, "impressions, online fusion weights, attribution", _v4_feedback),
+    (5, "user states in a compact binary format", _v5_binary_state),
     (6, "shared user segmentation versions and segment history", _v6_segmentations),
 ]
 
@@ -97,12 +113,16 @@ def migrate(engine: Engine) -> int:
                 f"database schema version {version} is newer than this driftrec "
                 f"({LATEST_VERSION}); upgrade driftrec"
             )
+        # Each migration not recorded yet is applied, also one numbered below the latest
+        # recorded (a database made by a build that did not have it); each one checks what
+        # is there before it changes anything.
+        applied = set(conn.execute(select(t.schema_version.c.version)).scalars())
         for number, description, apply in MIGRATIONS:
-            if number <= version:
+            if number in applied:
                 continue
             log.info("applying schema migration %d: %s", number, description)
             apply(conn)
             conn.execute(t.schema_version.insert().values(
                 version=number, description=description, applied_at=int(time.time())))
-            version = number
+            version = max(version, number)
     return version

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from driftrec.store import tables as t
+from driftrec.store.codec import decode_state, encode_state, plain
 from driftrec.store.engine import make_engine
 from driftrec.store.migrations import LEGACY_EVENT_KEYS, migrate
 from driftrec.store.pseudonym import Pseudonymiser
@@ -29,7 +30,8 @@ from driftrec.store.records import EventIdConflict, ItemRecord, NewEvent, Stored
 log = logging.getLogger(__name__)
 
 #: Called once per user in an event batch with (user_key, old state or None, new events);
-#: returns the new state (a JSON-able dict).
+#: returns the new state: a JSON-able dict, whose numpy arrays are stored as raw bytes
+#: (:mod:`driftrec.store.codec`).
 StateUpdater = Callable[[str, dict[str, Any] | None, list[StoredEvent]], dict[str, Any]]
 
 _ITEM_SEQ = "item_seq"
@@ -109,7 +111,8 @@ class Store:
 
     def add_event_groups(self, groups: Sequence[Sequence[NewEvent]],
                          update_state: StateUpdater | None = None,
-                         impressions: Sequence[dict[str, Any]] = ()
+                         impressions: Sequence[dict[str, Any]] = (),
+                         written: dict[str, UserWrite] | None = None,
                          ) -> list[tuple[int, int] | EventIdConflict]:
         """Several requests' events in one transaction (group commit: one fsync for all).
 
@@ -118,7 +121,9 @@ class Store:
         request never costs another its events. Each user's state row is locked while it
         is updated, so concurrent writers do not lose each other's updates. ``impressions``
         (rows of the ``impressions`` table: served lists) are committed in the same
-        transaction.
+        transaction. ``written``, when given, receives a :class:`UserWrite` per user whose
+        state was written, once committed (what a process needs to bring a user it holds
+        in memory up to date without reading the user again).
         """
         outcomes: list[tuple[int, int] | EventIdConflict | None] = [None] * len(groups)
         pending = [i for i, g in enumerate(groups) if g]
@@ -133,19 +138,23 @@ class Store:
                 with self._write() as conn, conn.begin():
                     if impressions:
                         conn.execute(t.impressions.insert(), list(impressions))
+                    attempt: dict[str, UserWrite] = {}
                     counts = self._add_groups(conn, [groups[i] for i in pending],
-                                              update_state)
+                                              update_state, attempt)
             except _GroupConflict as conflict:
                 outcomes[pending[conflict.group]] = conflict.error
                 del pending[conflict.group]
                 continue
             for i, c in zip(pending, counts, strict=True):
                 outcomes[i] = c
+            if written is not None:
+                written.update(attempt)
             break
         return outcomes  # type: ignore[return-value]
 
     def _add_groups(self, conn: Connection, groups: list[Sequence[NewEvent]],
-                    update_state: StateUpdater | None) -> list[tuple[int, int]]:
+                    update_state: StateUpdater | None, written: dict[str, UserWrite]
+                    ) -> list[tuple[int, int]]:
         now = int(time.time())
         accepted: dict[str, list[StoredEvent]] = {}
         counts: list[tuple[int, int]] = []
@@ -180,16 +189,20 @@ class Store:
         # users in key order: two transactions naming the same users lock them alike
         for key in sorted(accepted):
             new_events = accepted[key]
-            conn.execute(self._stmt.ensure_state, {"user_key": key, "state": {}, "n_events": 0,
-                                                   "updated_at": now, "revision": ""})
-            old = conn.execute(self._stmt.lock_state, {"b_key": key}).one()
-            state = dict(old.state) if old.state else None
+            old = conn.execute(self._stmt.lock_state, {"b_key": key}).one_or_none()
+            if old is None:  # a new user: create the row (or wait for who just did), lock it
+                conn.execute(self._stmt.ensure_state, {
+                    "user_key": key, "state": {}, "n_events": 0, "updated_at": now,
+                    "revision": ""})
+                old = conn.execute(self._stmt.lock_state, {"b_key": key}).one()
+            state = stored_state(old)
             if update_state is not None:
                 state = update_state(key, state, new_events)
+            revision, n_events = new_revision(), int(old.n_events) + len(new_events)
             conn.execute(self._stmt.write_state, {
-                "b_key": key, "b_state": state or {},
-                "b_n": int(old.n_events) + len(new_events), "b_now": now,
-                "b_revision": new_revision()})
+                "b_key": key, **state_columns(state, "b_"), "b_n": n_events, "b_now": now,
+                "b_revision": revision})
+            written[key] = UserWrite(old.revision or None, revision, n_events, new_events)
         return counts
 
     def _legacy_duplicate(self, conn: Connection, user_key: str, event_id: str) -> bool:
@@ -217,8 +230,8 @@ class Store:
         one transaction so that they agree with each other."""
         e = t.events.c
         with self.engine.connect().execution_options(snapshot=True) as conn, conn.begin():
-            state = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events,
-                                        t.user_state.c.revision)
+            state = conn.execute(select(t.user_state.c.state, t.user_state.c.state_blob,
+                                        t.user_state.c.n_events, t.user_state.c.revision)
                                  .where(t.user_state.c.user_key == user_key)).one_or_none()
             rows = conn.execute(
                 select(e.id, e.item_id, e.event_type, e.value, e.ts, e.text)
@@ -233,8 +246,8 @@ class Store:
                   for r in reversed(rows)]
         if state is None:
             return UserSnapshot(events, None, 0, seen, None)
-        return UserSnapshot(events, dict(state.state) if state.state else None,
-                            int(state.n_events), seen, state.revision)
+        return UserSnapshot(events, stored_state(state), int(state.n_events), seen,
+                            state.revision)
 
     def user_revision(self, user_key: str) -> str | None:
         """The user's state revision (None for a user with no state): one key lookup."""
@@ -251,11 +264,12 @@ class Store:
     def get_state(self, user_key: str) -> tuple[dict[str, Any] | None, int]:
         """The user's interest state and event count (``(None, 0)`` for unknown users)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.user_state.c.state, t.user_state.c.n_events)
+            row = conn.execute(select(t.user_state.c.state, t.user_state.c.state_blob,
+                                      t.user_state.c.n_events)
                                .where(t.user_state.c.user_key == user_key)).one_or_none()
         if row is None:
             return None, 0
-        return (dict(row.state) if row.state else None), int(row.n_events)
+        return stored_state(row), int(row.n_events)
 
     def iter_states(self, batch_size: int = 1000) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored interest state as ``(user_key, state)``, in key order, in batches."""
@@ -263,13 +277,14 @@ class Store:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(t.user_state.c.user_key, t.user_state.c.state)
+                    select(t.user_state.c.user_key, t.user_state.c.state,
+                           t.user_state.c.state_blob)
                     .where(t.user_state.c.user_key > last)
                     .order_by(t.user_state.c.user_key).limit(batch_size)).all()
             if not rows:
                 return
             for row in rows:
-                yield row.user_key, dict(row.state or {})
+                yield row.user_key, stored_state(row) or {}
             last = rows[-1].user_key
 
     def delete_user(self, user_key: str) -> dict[str, int]:
@@ -286,6 +301,7 @@ class Store:
     def export_user(self, user_key: str) -> dict[str, Any]:
         """Everything stored about one user (for a data-subject access request)."""
         state, n_events = self.get_state(user_key)
+        state = plain(state)
         e = t.events.c
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -553,22 +569,25 @@ class Store:
             old: dict[str, Any] = {}
             for i in range(0, len(keys), chunk):
                 old.update((r.user_key, r) for r in conn.execute(
-                    select(s.user_key, s.state, s.n_events)
+                    select(s.user_key, s.state, s.state_blob, s.n_events)
                     .where(s.user_key.in_(keys[i:i + chunk]))
                     .order_by(s.user_key).with_for_update()))
             updates = []
             for key in keys:
                 row = old[key]
-                state = dict(row.state) if row.state else None
+                state = stored_state(row)
                 if update_state is not None:
                     state = update_state(key, state, accepted[key])
-                updates.append({"k": key, "new_state": state or {},
+                updates.append({"k": key, **state_columns(state, "new_"),
                                 "new_n": int(row.n_events) + len(accepted[key]),
                                 "new_revision": new_revision()})
             if updates:
                 conn.execute(update(t.user_state)
                              .where(s.user_key == bindparam("k"))
                              .values(state=bindparam("new_state", type_=s.state.type),
+                                     state_blob=bindparam("new_state_blob",
+                                                          type_=s.state_blob.type),
+                                     drift=bindparam("new_drift", type_=s.drift.type),
                                      n_events=bindparam("new_n"), updated_at=now,
                                      revision=bindparam("new_revision")),
                              updates)
@@ -595,14 +614,30 @@ class _Statements:
             t.events.c.event_key == bindparam("b_key"))
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
-        self.lock_state = (select(t.user_state.c.state, t.user_state.c.n_events)
+        self.lock_state = (select(t.user_state.c.state, t.user_state.c.state_blob,
+                                  t.user_state.c.n_events, t.user_state.c.revision)
                            .where(t.user_state.c.user_key == bindparam("b_key"))
                            .with_for_update())
         self.write_state = (update(t.user_state)
                             .where(t.user_state.c.user_key == bindparam("b_key"))
                             .values(state=bindparam("b_state", type_=t.user_state.c.state.type),
+                                    state_blob=bindparam("b_state_blob",
+                                                         type_=t.user_state.c.state_blob.type),
+                                    drift=bindparam("b_drift", type_=t.user_state.c.drift.type),
                                     n_events=bindparam("b_n"), updated_at=bindparam("b_now"),
                                     revision=bindparam("b_revision")))
+
+
+@dataclass
+class UserWrite:
+    """One user's state write in an event commit: the revision it replaced (None for a
+    user written for the first time), the new revision, the event count after it and the
+    events stored (with their row ids)."""
+
+    old_revision: str | None
+    revision: str
+    n_events: int
+    events: list[StoredEvent]
 
 
 @dataclass
@@ -614,6 +649,23 @@ class UserSnapshot:
     n_events: int
     seen: set[str]
     revision: str | None
+
+
+def stored_state(row) -> dict[str, Any] | None:
+    """A ``user_state`` row's state: the binary form, else the JSON one (rows written
+    before schema version 5), None for an empty state."""
+    if row.state_blob is not None:
+        return decode_state(row.state_blob)
+    return dict(row.state) if row.state else None
+
+
+def state_columns(state: dict[str, Any] | None, prefix: str) -> dict[str, Any]:
+    """The values of the state columns for ``state``, as bind parameters named
+    ``<prefix>state``, ``<prefix>state_blob`` and ``<prefix>drift``."""
+    drift = (state or {}).get("drift")
+    return {f"{prefix}state": {},
+            f"{prefix}state_blob": encode_state(state) if state else None,
+            f"{prefix}drift": float(drift) if isinstance(drift, int | float) else None}
 
 
 def new_revision() -> str:

@@ -80,7 +80,12 @@ user_state = Table(
     "user_state",
     metadata,
     Column("user_key", String(64), primary_key=True),
+    #: The state as JSON: rows written before schema version 5 (newer rows hold ``{}``).
     Column("state", JSON, nullable=False),
+    #: The state in the compact binary format of :mod:`driftrec.store.codec` (version 5 on).
+    Column("state_blob", LargeBinary, nullable=True),
+    #: The state's ``drift`` value, for queries over all users (the dashboard).
+    Column("drift", Float, nullable=True),
     Column("n_events", BigInteger, nullable=False, default=0),
     Column("updated_at", BigInteger, nullable=False),
     #: A new random token on every write: a process holding the user in memory compares it

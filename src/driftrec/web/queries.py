@@ -62,10 +62,10 @@ def item_event_summary(store: Store, item_id: str) -> tuple[int, int]:
 
 
 def user_drifts(store: Store) -> dict[str, float]:
-    """Each user's current drift, read from the stored state by the database's own JSON
-    functions (no state is parsed in Python), by pseudonymous key."""
+    """Each user's current drift, by pseudonymous key, read by SQL alone: the ``drift``
+    column, or for a state stored before it existed the JSON state's own ``drift``."""
     s = t.user_state.c
-    drift = s.state["drift"].as_float()
+    drift = func.coalesce(s.drift, s.state["drift"].as_float())
     with store.engine.connect() as conn:
         rows = conn.execute(select(s.user_key, drift).where(drift.is_not(None))).all()
     return {r[0]: float(r[1]) for r in rows}
