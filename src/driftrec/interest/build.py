@@ -70,11 +70,15 @@ def decayed_sums(
         np.maximum.at(clock, rows, ts)
         clock[~np.isfinite(clock)] = 0.0
     age = np.maximum(clock[rows] - ts, 0.0)
+    # Only the vectors the events name take part: a few rows of a large catalogue are not
+    # converted to float64 as a whole (the same sums, term for term, in the same order).
+    used, cols = np.unique(np.asarray(sources, dtype=np.int64), return_inverse=True)
+    picked = np.asarray(vectors[used], dtype=np.float64)
     out = {}
     for name, decay in (("long", config.long_decay), ("short", config.short_decay)):
         w = weights * decay(age)
-        mat = sp.csr_matrix((w, (rows, sources)), shape=(n_rows, len(vectors)))
-        out[f"{name}_sum"] = np.asarray(mat @ vectors, dtype=np.float64)
+        mat = sp.csr_matrix((w, (rows, cols.ravel())), shape=(n_rows, len(used)))
+        out[f"{name}_sum"] = np.asarray(mat @ picked, dtype=np.float64)
         out[f"{name}_mass"] = np.bincount(rows, np.abs(w), minlength=n_rows)
     return InterestMatrix(clock=clock, n_events=np.bincount(rows, minlength=n_rows), **out)
 
@@ -84,10 +88,15 @@ def first_occurrences(rows: np.ndarray, items: np.ndarray, ts: np.ndarray,
     """Mask of the first of each repeated (row, item, time, type) event: a redelivered
     event counts once, as in the live state."""
     _, type_code = np.unique(np.asarray(types, dtype=str), return_inverse=True)
-    keys = np.rec.fromarrays([rows, items, ts, type_code.ravel()])
-    _, first = np.unique(keys, return_index=True)
+    columns = (type_code.ravel(), np.asarray(ts), np.asarray(items), np.asarray(rows))
+    order = np.lexsort(columns)  # stable: equal keys stay in their original order
+    new_key = np.ones(len(order), dtype=bool)
+    for col in columns:
+        c = col[order]
+        new_key[1:] &= c[1:] == c[:-1]
+    new_key[1:] = ~new_key[1:]
     keep = np.zeros(len(rows), dtype=bool)
-    keep[first] = True
+    keep[order[new_key]] = True
     return keep
 
 

@@ -50,6 +50,67 @@ def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int,
     return best
 
 
+def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, iters: int,
+                       n_init: int = 3) -> list[np.ndarray]:
+    """:func:`_kmeans_labels` for each k of ``ks`` (the same labels), all runs at once.
+
+    Serving clusters a user's recent items on every request: run one by one, the
+    ``len(ks) * n_init`` small k-means runs cost far more in per-call overhead than in
+    arithmetic. Here the k-means++ seeding of a seed is drawn once for the largest k (a
+    smaller k's centres are its first k: the same random stream) and the Lloyd iterations
+    of every run advance together; a run that has converged stays where it is.
+    """
+    if not ks:
+        return []
+    n, top = len(g), max(ks)
+    inits = [_kmeans_pp(g, top, w, seed + run) for run in range(n_init)]
+    runs = [(k, run) for k in ks for run in range(n_init)]
+    starts = [inits[run][:k] for k, run in runs]
+    width = max(len(c) for c in starts)
+    labels = np.stack([np.argmax(g[:, c], axis=1) for c in starts])
+    rows = np.arange(n)
+    active = np.zeros((len(runs), width), dtype=bool)  # each run's own clusters
+    for r, c in enumerate(starts):
+        active[r, :len(c)] = True
+    for _ in range(iters):
+        onehot = np.zeros((len(runs), n, width))
+        onehot[np.arange(len(runs))[:, None], rows[None, :], labels] = w[None, :]
+        dots = g @ onehot                                          # x_i . sum_k
+        norms = np.sqrt(np.maximum((onehot * dots).sum(1), 1e-12))  # |sum_k|
+        filled = (onehot.sum(1) > 0) & active
+        sims = np.where(filled[:, None, :], dots / norms[:, None, :], -np.inf)
+        new = np.argmax(sims, axis=2)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    out = []
+    for i in range(len(ks)):
+        best, best_obj = None, -np.inf
+        for run in range(n_init):
+            _, lab = np.unique(labels[i * n_init + run], return_inverse=True)
+            onehot = (lab[:, None] == np.arange(lab.max() + 1)[None, :]) * w[:, None]
+            obj = np.sqrt(np.maximum((onehot * (g @ onehot)).sum(0), 0)).sum()
+            if obj > best_obj + 1e-12:
+                best, best_obj = lab, obj
+        out.append(best)
+    return out
+
+
+def _kmeans_pp(g: np.ndarray, k: int, w: np.ndarray, seed: int) -> list[int]:
+    """k-means++ seeding on the Gram matrix: up to ``k`` centre rows."""
+    n = len(g)
+    rng = np.random.default_rng(seed)
+    centres = [int(rng.choice(n, p=w / w.sum()))]
+    d2 = np.full(n, np.inf)
+    for _ in range(1, k):
+        d2 = np.minimum(d2, 2.0 - 2.0 * g[:, centres[-1]])
+        p = np.clip(d2, 0, None) * w
+        if p.sum() <= 1e-12:
+            break
+        centres.append(int(rng.choice(n, p=p / p.sum())))
+    return centres
+
+
 def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
     n = len(g)
     rng = np.random.default_rng(seed)
@@ -111,8 +172,8 @@ def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: 
         return best
     best_s = min_silhouette
     g = x @ x.T
-    for k in range(2, min(max_k, len(x) - 1) + 1):
-        labels = _kmeans_labels(g, k, w, seed, 20)
+    ks = list(range(2, min(max_k, len(x) - 1) + 1))
+    for labels in _kmeans_labels_for(g, ks, w, seed, 20):
         s = silhouette(x, labels, g)
         if s > best_s:
             best_s = s
