@@ -34,6 +34,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Feedback loop", ("feedback-*",)),
     ("Fault drills", ("faults-*",)),
     ("Dashboard", ("dashboard-*",)),
+    ("Scaling: approximate retrieval, Ray, synthetic data", ("ann-*", "ray-*", "scaling-*")),
 )
 
 #: Commands of results files written before the scripts recorded ``command``, as quoted in

@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     #: parallel; one thread per call avoids oversubscribing the cores (``driftrec serve``).
     compute_threads: int = 1
     #: Items past which candidate retrieval uses an approximate nearest-neighbour index
-    #: (faiss HNSW, :mod:`driftrec.recommend.ann`) instead of exact search over every item.
+    #: (faiss IVF, :mod:`driftrec.recommend.ann`) instead of exact search over every item.
     ann_threshold: int = 100_000
     #: Seconds before the shared user segmentation is stale: one process then makes the
     #: next version from the stored states (centroids follow their members; ids kept).

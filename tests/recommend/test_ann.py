@@ -67,14 +67,14 @@ def test_item_index_switches_to_ann_at_the_threshold(tmp_path: Path) -> None:
     assert index.kind == "exact"
     exact_labels, _ = index.search(q, 10)
     np.testing.assert_array_equal(exact_labels, _brute(x[:600], q, 10))
-    index.add(x[600:])          # reaches the threshold: moved into HNSW
-    assert index.kind == "faiss-hnsw" and len(index) == 1_200
+    index.add(x[600:])          # reaches the threshold: moved into the ANN index
+    assert index.kind == "faiss-ivf" and len(index) == 1_200
     index.add(x[:1], labels=np.array([5_000]))  # items keep arriving
     labels, _ = index.search(x[:1], 2)
     assert set(labels[0].tolist()) == {0, 5_000}
     loaded = ann.load_index(index.save(tmp_path / "items"))
     assert isinstance(loaded, ann.ItemIndex) and loaded.threshold == 1_000
-    assert loaded.kind == "faiss-hnsw" and len(loaded) == 1_201
+    assert loaded.kind == "faiss-ivf" and len(loaded) == 1_201
 
 
 def test_item_index_stays_exact_without_an_ann_library(monkeypatch, caplog) -> None:
