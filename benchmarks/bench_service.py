@@ -11,7 +11,9 @@
    in the very next answer of a second server process on the same database;
 5. measures the same work in-process, one call at a time (no HTTP): a recommendation when
    the user's context is in memory, one right after the user's own event (the model runs
-   afresh), and one event.
+   afresh), and one event. ``--in-process-only`` runs this step alone (no server, no
+   ``wrk``), preloading the users through the service core, and writes
+   ``service-ml-1m-in-process.{json,md}``.
 
 Writes ``benchmarks/results/service-ml-1m.{json,md}`` (``service-ml-1m-<backend>`` for
 another database, ``-<tag>`` with ``--tag``).
@@ -158,13 +160,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="open connections")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--in-process", type=int, default=600, help="in-process calls")
+    parser.add_argument("--in-process-only", action="store_true",
+                        help="only the in-process phases (step 5; no server, no wrk): users "
+                        "are preloaded by the service core itself")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.in_process_only:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     rng = random.Random(0)
     load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews latencies
@@ -176,6 +181,9 @@ def main() -> None:
         log.info("training %s on ML-1M (%d events)", args.model, len(dataset.events))
         model_dir = save_bundle(create_model(args.model).fit(dataset), dataset, work / "model")
     db = args.db or f"sqlite:///{work / 'service.db'}"
+    if args.in_process_only:
+        in_process_only(args, dataset, db, model_dir, rng, load_before)
+        return
     server = ServeProcess(db, model_dir, work / "server.log", encoder=args.encoder,
                           ready_timeout=900, workers=args.workers, env=server_env())
     t0 = time.perf_counter()
@@ -189,10 +197,7 @@ def main() -> None:
     user_ids = [f"ml-{u}" for u in users]
     items = [str(i) for i in dataset.item_ids.tolist()]
     try:
-        recent = events[events["user_id"].isin(users)].groupby("user_id").tail(args.history)
-        payload = [{"user_id": f"ml-{r.user_id}", "item_id": str(r.item_id),
-                    "event_type": "rating", "value": float(r.value),
-                    "timestamp": int(r.timestamp)} for r in recent.itertuples()]
+        payload = preload(dataset, users, args.history)
         t0 = time.perf_counter()
         with httpx.Client(base_url=base, timeout=60) as http:
             for start in range(0, len(payload), 500):
@@ -237,6 +242,47 @@ def main() -> None:
         "items": dataset.n_items, "cpu_cores": os.cpu_count(),
         "load_generator": "wrk (Debian package) with a Lua script per phase",
         "impressions_recorded": os.environ.get("DRIFTREC_FEEDBACK__RECORD", "true"),
+        "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2),
+        "command": COMMAND})
+
+
+def preload(dataset, users: list, history: int) -> list[dict]:
+    """The last ``history`` events of each of ``users``, as API event payloads."""
+    events = dataset.events.sort_values(["user_id", "timestamp"], kind="stable")
+    recent = events[events["user_id"].isin(users)].groupby("user_id").tail(history)
+    return [{"user_id": f"ml-{r.user_id}", "item_id": str(r.item_id), "event_type": "rating",
+             "value": float(r.value), "timestamp": int(r.timestamp)}
+            for r in recent.itertuples()]
+
+
+def in_process_only(args, dataset, db: str, model_dir: Path, rng: random.Random,
+                    load_before: float) -> None:
+    """Step 5 alone: preload users through the service core, then the in-process phases."""
+    from driftrec.config import load_settings
+    from driftrec.service.core import ServiceCore
+    from driftrec.store import NewEvent
+
+    users = rng.sample(sorted(dataset.events["user_id"].unique()), args.users)
+    user_ids = [f"ml-{u}" for u in users]
+    items = [str(i) for i in dataset.item_ids.tolist()]
+    core = ServiceCore(load_settings(database_url=db, model_dir=model_dir,
+                                     encoder=args.encoder, id_secret=SECRET))
+    payload = preload(dataset, users, args.history)
+    for start in range(0, len(payload), 500):
+        core.ingest([NewEvent(p["user_id"], p["item_id"], p["event_type"], p["value"],
+                              p["timestamp"]) for p in payload[start:start + 500]])
+    core.close()
+    rows = in_process(db, model_dir, args.encoder, user_ids, items, args.in_process, rng)
+    columns = ["measure", "requests", "errors", "p50_ms", "p99_ms", "mean_ms", "note"]
+    title = "driftrec service on MovieLens-1M, in-process phases (one 2-core machine)"
+    report.print_table(rows, columns, title)
+    backend = db.split(":", 1)[0].split("+")[0]
+    stem = "service-ml-1m-in-process" + ("" if backend == "sqlite" else f"-{backend}") + (
+        f"-{args.tag}" if args.tag else "")
+    report.write_results(rows, columns, args.out, stem, title=title, protocol={
+        "model": args.model if args.model_dir is None else str(args.model_dir),
+        "encoder": args.encoder, "database": backend, "preloaded_users": args.users,
+        "history": args.history, "items": dataset.n_items, "cpu_cores": os.cpu_count(),
         "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2),
         "command": COMMAND})
 
