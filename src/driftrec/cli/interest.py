@@ -28,11 +28,14 @@ def _load(target: str, items: Path | None):
         raise fail(str(exc)) from None
 
 
-def _embed(dataset, encoder: str, template: str | None, cache_dir: Path | None) -> np.ndarray:
+def _embed(dataset, encoder, template: str | None, cache_dir: Path | None) -> np.ndarray:
+    from driftrec.recommend.encoding import load_encoder
     from driftrec.text import MissingModelError
     from driftrec.text.catalogue import embed_items
 
     try:
+        if isinstance(encoder, str):
+            encoder = load_encoder(encoder)  # the service's names, ``hashing`` included
         return embed_items(dataset, encoder, template, cache_dir)
     except (MissingModelError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -42,14 +45,29 @@ def _embed(dataset, encoder: str, template: str | None, cache_dir: Path | None) 
 def embed(
     target: str = typer.Argument(..., help="ml-1m, ml-100k, or an events file"),
     items: Path | None = typer.Option(None, help="Items file for an events file."),
-    encoder: str = typer.Option("minilm", help=ENCODER_HELP),
+    encoder: str = typer.Option("minilm", help=ENCODER_HELP + ", or hashing"),
     template: str | None = typer.Option(None, help='Item text, e.g. "{title}. {genres}"'),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder "
                                           "(default $DRIFTREC_EMBEDDING_CACHE or "
                                           "~/.cache/driftrec/embeddings)"),
+    ray: str | None = typer.Option(None, "--ray", help="Encode on Ray: auto (this machine's "
+                                   "cluster, else a local one), local, or a cluster address "
+                                   "(ray://host:10001); default: in this process"),
+    ray_workers: int = typer.Option(2, min=1, help="Encoder actors on Ray (one CPU each)."),
 ) -> None:
     """Encode the item catalogue into the embedding cache (later runs are instant)."""
     dataset = _load(target, items)
+    if ray is not None:
+        from driftrec.text.distributed import RayEncoder
+
+        try:
+            ray_encoder = RayEncoder(encoder, address=ray, workers=ray_workers)
+        except (ImportError, ValueError, FileNotFoundError) as exc:
+            raise fail(str(exc)) from None
+        vecs = _embed(dataset, ray_encoder, template, cache_dir)
+        Console().print(f"{len(vecs)} items embedded with {encoder} on Ray ({ray}, "
+                        f"{ray_workers} workers, {vecs.shape[1]} dimensions)")
+        return
     vecs = _embed(dataset, encoder, template, cache_dir)
     Console().print(f"{len(vecs)} items embedded with {encoder} ({vecs.shape[1]} dimensions)")
 

@@ -23,5 +23,7 @@ def embed_items(
     """``(dataset.n_items, dim)`` float32 unit-norm item text embeddings, cached on disk."""
     enc = get_encoder(encoder)
     texts = item_texts(dataset.items, template)
+    # an encoder that spreads work (e.g. over Ray) says how many texts to give it per call
     return encode_texts(texts, enc, cache_dir=cache_dir, progress=progress,
+                        batch_size=getattr(enc, "call_size", 256),
                         description=f"embedding {len(texts)} items")
