@@ -186,7 +186,10 @@ class SegmentIndex:
     def refresh(self) -> Segments | None:
         """Load the newest version; make the next one if it is stale and we win it."""
         self.load()
-        self._make(force=False)
+        try:
+            self._make(force=False)
+        except Exception:  # database unreachable: try again at the next check
+            log.exception("making the next segmentation version failed")
         return self.current
 
     def rebuild(self, kind: str = "refit") -> Segments | None:
@@ -200,7 +203,13 @@ class SegmentIndex:
     def forget(self, user_key: str) -> None:
         """An erased user: the next version (made now, in the background) leaves them out
         of sizes, profiles and segment popularity."""
-        self._background(lambda: self.rebuild("follow"), chain=True)
+        self._background(self._rebuild_quietly, chain=True)
+
+    def _rebuild_quietly(self) -> None:
+        try:
+            self.rebuild("follow")
+        except Exception:
+            log.exception("making the segmentation version after an erasure failed")
 
     def close(self, timeout: float = 30.0) -> None:
         """Start no more background work and wait for the running one."""
