@@ -423,9 +423,11 @@ class ItemIndex:
             else:
                 log.info("%d items: candidate retrieval switches to %s", len(self) +
                          len(vectors), ann.kind)
-                if len(self):
-                    ann.add(self.index.vectors, self.index.labels)
+                # one add of everything: IVF trains its lists on the whole catalogue
+                ann.add(np.concatenate([self.index.vectors, vectors]),
+                        np.concatenate([self.index.labels, labels]))
                 self.index = ann
+                return
         self.index.add(vectors, labels)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
