@@ -115,10 +115,10 @@ class RayEncoder:
         # several blocks, so that every actor gets work (one block feeds one actor)
         step = max(self.batch_size, -(-len(texts) // (4 * self.workers)))
         ds = ray.data.from_pandas([frame.iloc[i:i + step] for i in range(0, len(texts), step)])
-        # Ray >= 2.9 names the pool size ``concurrency``; each actor holds one encoder
+        # a fixed pool of actors, each holding one encoder for all the batches it gets
         out = ds.map_batches(
             _EncoderActor, fn_constructor_args=(self.encoder, self.threads_per_worker),
-            batch_size=self.batch_size, concurrency=self.workers,
+            batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.workers),
             num_cpus=self.threads_per_worker, batch_format="numpy")
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
