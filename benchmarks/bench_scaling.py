@@ -1,0 +1,114 @@
+"""Stage times for a synthetic dataset end to end, each stage the real command line.
+
+1. ``driftrec data synth``: generate events and items (Parquet);
+2. ``driftrec train --model itemknn``: read, clean, index and fit;
+3. ``driftrec import --model-dir``: check the file, store every event in SQLite and build
+   every user's interest state with the live update function, over the trained model's
+   catalogue (item text vectors from the ``hashing`` encoder, so no language model time).
+
+Each stage runs as its own process; wall seconds and the process's peak memory (RSS,
+sampled every 50 ms) are recorded. ``WORK`` in the recorded commands is the working folder.
+
+    .venv/bin/python benchmarks/bench_scaling.py [--events 1000000] [--users 50000]
+        [--items 20000] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+import harness
+
+log = logging.getLogger("bench_scaling")
+DRIFTREC = [sys.executable, "-m", "driftrec"]
+
+
+def run_stage(name: str, argv: list[str], cwd: Path) -> dict:
+    """Run one command; wall seconds and peak RSS of its process tree."""
+    log.info("%s: %s", name, " ".join(argv[2:]))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    watched = psutil.Process(proc.pid)
+    peak = 0.0
+    while proc.poll() is None:
+        try:
+            tree = [watched, *watched.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree) / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    output = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}):\n{output[-3000:]}")
+    log.info("%s: %.1f s, peak %.0f MB", name, seconds, peak)
+    return {"stage": name, "command": "driftrec " + " ".join(argv[3:]), "seconds": seconds,
+            "peak_rss_mb": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the files here (default: a temporary folder)")
+    harness.add_common_args(parser, tag="suffix of the results files", out=True)
+    args = parser.parse_args()
+    harness.setup_logging()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="driftrec-scaling-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data, model, db = work / "data", work / "model", work / "driftrec.db"
+    for path in (model, db):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    stages = [
+        ("generate", ["data", "synth", "--users", str(args.users), "--items",
+                      str(args.items), "--events", str(args.events), "--seed",
+                      str(args.seed), "--out", str(data)]),
+        ("train itemknn", ["train", "--events", str(data / "events.parquet"), "--items",
+                           str(data / "items.parquet"), "--model", "itemknn", "--out",
+                           str(model)]),
+        ("import into SQLite", ["import", "--events", str(data / "events.parquet"), "--db",
+                                f"sqlite:///{db}", "--model-dir", str(model), "--encoder",
+                                "hashing"]),
+    ]
+    rows = []
+    for name, argv in stages:
+        row = run_stage(name, [*DRIFTREC, *argv], work)
+        row["command"] = row["command"].replace(str(work), "WORK")
+        row["events_per_s"] = args.events / row["seconds"]
+        rows.append(row)
+    rows.append({"stage": "total", "seconds": sum(r["seconds"] for r in rows),
+                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    size = f"{args.events / 1e6:g}m" if args.events >= 1_000_000 else f"{args.events // 1000}k"
+    harness.write_results(
+        rows, ["stage", "seconds", "events_per_s", "peak_rss_mb", "command"],
+        f"scaling-{size}" + (f"-{args.tag}" if args.tag else ""), out=args.out,
+        title=f"Stage times for {args.events:,} synthetic events "
+              f"({args.users:,} users, {args.items:,} items)",
+        protocol={"events": args.events, "users": args.users, "items": args.items,
+                  "seed": args.seed, "cpus": os.cpu_count(),
+                  "load_average_1m_at_end": os.getloadavg()[0]})
+
+
+if __name__ == "__main__":
+    main()
