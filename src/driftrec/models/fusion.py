@@ -29,8 +29,11 @@ from driftrec.models.config import ModelConfig
 from driftrec.models.early import (
     N_EVENTS,
     STAGE_SIGNAL,
+    TRANSITION_SIGNAL,
     BucketWeights,
     EarlyWeights,
+    early_transitions,
+    fit_listwise,
     fit_logistic,
     prefix_steps,
     stage_popularity,
@@ -58,6 +61,8 @@ OUTSIDE_OFFSET = 1e4
 #: Text neighbours whose popularity and recency an item without events borrows (one is
 #: best: a mean over several shrinks towards the average, see ``models/content.py``).
 COLD_NEIGHBORS = 1
+#: Uniformly drawn items each short-history step's target is ranked against in training.
+EARLY_NEGATIVES = 200
 
 
 
@@ -241,44 +246,44 @@ class FusedRecommender(Recommender):
 
     def _fit_early(self, inner: Dataset, histories: Histories, targets: np.ndarray
                    ) -> EarlyWeights:
-        """One set of weights per history-length bucket, fitted on the prefix steps over
-        the whole catalogue (negatives: the top of every signal, in equal shares)."""
+        """One set of weights per history-length bucket, fitted on the prefix steps by a
+        listwise objective: the next item against uniformly drawn items of the catalogue
+        (a short history is fused over all of it, so its weights must rank all of it)."""
         cfg = self.config
         users = np.unique(histories.users)
         trained = inner.events[~inner.events[USER_IDX].isin(users)]
         stage = stage_popularity(trained, self.n_items, cfg["early_events"],
                                  cfg["stage_window"])
         upper = cfg["early_events"]
-        early = EarlyWeights([], stage, upper)
-        signals = [*self.signals, STAGE_SIGNAL]
-        per_signal = max(1, cfg["hard_negatives"] // len(signals))
+        early = EarlyWeights([], stage, upper,
+                             early_transitions(trained, self.n_items, upper))
+        signals = [*self.signals, STAGE_SIGNAL, TRANSITION_SIGNAL]
+        rng = np.random.default_rng(cfg["seed"] + 2)
         lengths = np.fromiter((len(x) for x in histories.items), dtype=np.int64,
                               count=len(histories))
-        xs, ys, groups, ns = [], [], [], []
+        lists = []
         for start in range(0, len(histories), 256):
             rows = np.arange(start, min(start + 256, len(histories)))
-            feats = self.features(histories.subset(rows))
+            part = histories.subset(rows)
+            feats = self.features(part)
             feats[STAGE_SIGNAL] = early.stage_rows(lengths[rows])
+            feats[TRANSITION_SIGNAL] = early.transition_rows(part)
             for r, i in enumerate(rows):
                 banned = np.zeros(self.n_items, dtype=bool)
                 banned[histories.items[i]] = True
                 banned[targets[i]] = True
-                neg = np.unique(np.concatenate([top_unbanned(feats[s][r], banned, per_signal)
-                                                for s in signals]))
+                pool = np.flatnonzero(~banned)
+                neg = rng.choice(pool, size=min(EARLY_NEGATIVES, len(pool)), replace=False)
                 cols = np.concatenate([[targets[i]], neg])
-                xs.append(np.stack([feats[s][r, cols] for s in signals], axis=1))
-                ys.append(np.r_[1, np.zeros(len(neg), dtype=np.int64)])
-                groups.append(np.full(len(cols), i))
-                ns.append(np.full(len(cols), lengths[i]))
-        x, y = np.vstack(xs).astype(np.float64), np.concatenate(ys)
-        group, n = np.concatenate(groups), np.concatenate(ns)
+                lists.append(np.stack([feats[s][r, cols] for s in signals], axis=1))
+        width = min(len(x) for x in lists)
+        x = np.stack([a[:width] for a in lists]).astype(np.float64)
         bounds = [*cfg["early_buckets"], upper]
         for lo, hi in itertools.pairwise(bounds):
-            rows = (n >= lo) & (n < hi)
-            if not (y[rows] == 1).any():
+            rows = (lengths >= lo) & (lengths < hi)
+            if not rows.any():
                 continue
-            coef, b, mean, scale = fit_logistic(x[rows], y[rows], group[rows], C=cfg["C"],
-                                                objective=cfg["objective"])
+            coef, b, mean, scale = fit_listwise(x[rows], C=cfg["C"])
             early.buckets.append(BucketWeights(lo, signals, coef, b, mean, scale))
             log.info("short-history weights, %d-%d events: %s", lo, hi - 1,
                      {s: round(float(c), 3) for s, c in zip(signals, coef, strict=True)})
@@ -377,6 +382,10 @@ class FusedRecommender(Recommender):
         if self.early is not None:
             out[STAGE_SIGNAL] = self.early.stage_rows(lengths)
             early_rows = self.early.bucket_of(lengths) >= 0
+            out[TRANSITION_SIGNAL] = np.zeros((n, self.n_items), dtype=np.float32)
+            if early_rows.any():
+                out[TRANSITION_SIGNAL][early_rows] = self.early.transition_rows(
+                    histories.subset(np.flatnonzero(early_rows)))
             if CANDIDATES in out and early_rows.any():
                 # Short histories are fused over every unseen item.
                 unseen = np.ones((int(early_rows.sum()), self.n_items), dtype=bool)
@@ -470,8 +479,7 @@ class FusedRecommender(Recommender):
                  "intercept": self.intercept, "mean": self.mean.tolist(),
                  "scale": self.scale.tolist(), "fit_info": self.fit_info}
         if self.early is not None:
-            state["early"] = self.early.to_dict()
-            np.save(directory / "stage_popularity.npy", self.early.stage)
+            state["early"] = self.early.save(directory)
         (directory / FUSION_FILE).write_text(json.dumps(state, indent=2))
 
     def _load_state(self, directory: Path) -> None:
@@ -484,8 +492,7 @@ class FusedRecommender(Recommender):
         self.popularity = np.load(directory / "popularity.npy")
         self.recency = np.load(directory / "recency.npy")
         if "early" in state:
-            self.early = EarlyWeights.from_dict(state["early"],
-                                                np.load(directory / "stage_popularity.npy"))
+            self.early = EarlyWeights.load(state["early"], directory)
         if (directory / "sequence").exists():
             self.sequence = Recommender.load(directory / "sequence")
         if (directory / "content").exists():
