@@ -85,7 +85,7 @@ def test_itemknn_beats_popularity(small: Path) -> None:
     assert rows["itemknn"]["HR@10"] > rows["pop"]["HR@10"] + 0.1
 
 
-def test_cli_synth_writes_files_train_reads(tmp_path: Path) -> None:
+def test_cli_synth_writes_files_train_and_embed_read(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "data"
     result = runner.invoke(app, ["data", "synth", "--users", "200", "--items", "80",
@@ -95,6 +95,12 @@ def test_cli_synth_writes_files_train_reads(tmp_path: Path) -> None:
                                  str(out / "items.parquet"), "--model", "pop", "--out",
                                  str(tmp_path / "model")])
     assert result.exit_code == 0, result.output
+    # item texts embed (here with the lexical encoder, in this process)
+    result = runner.invoke(app, ["interest", "embed", str(out / "events.parquet"), "--items",
+                                 str(out / "items.parquet"), "--encoder", "hashing",
+                                 "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "80 items embedded with hashing" in result.output
     bad = runner.invoke(app, ["data", "synth", "--users", "200", "--events", "100",
                               "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "at least users" in bad.output

@@ -20,7 +20,11 @@ inner product (``-1`` / ``-inf`` pad rows with fewer than ``k`` items), ``len()`
 
 ``benchmarks/bench_ann.py`` measures recall@100 against exact search and latency on unit
 vectors (cosine); for un-normalised model embeddings recall also depends on the norms.
-Results and how this plugs into serving: docs/scaling.md.
+
+Not wired into :class:`driftrec.recommend.pipeline.RecommendationEngine` yet: it still
+scores every item. docs/scaling.md ("How it plugs into serving") says where the index
+goes (the catalogue and the loaded model keep one each; ``recommend`` scores only the
+retrieved pool once the universe passes ``ann_threshold``).
 """
 
 from __future__ import annotations
