@@ -410,3 +410,25 @@ def test_time_budget_stops_mid_epoch_and_validates_the_last_weights(monkeypatch)
     report = model.report
     assert report.stopped_by == "time_budget" and report.epochs < 50
     assert report.epochs % 7 != 0 and "valid_ndcg10" in report.history[-1]
+
+
+def test_serving_reuses_the_item_table_until_the_weights_change(fitted_text_model, tmp_path):
+    """The item table is computed once while serving, and again after any weight change."""
+    fitted_text_model.save(tmp_path / "m")
+    model = Recommender.load(tmp_path / "m")
+    net = model.net
+    hist = Histories.from_item_lists([[1, 2, 3]])
+
+    def uncached() -> np.ndarray:
+        with torch.no_grad():  # not inference mode: the table is computed afresh
+            return net.score_last(right_align([np.array([1, 2, 3])], net.max_len)).numpy()
+
+    first = model.score(hist)
+    assert np.array_equal(first, model.score(hist)) and np.array_equal(first, uncached())
+    with torch.no_grad():
+        net.items.text_proj.weight.mul_(2.0)  # as an optimiser step would
+    changed = model.score(hist)
+    assert not np.array_equal(changed, first) and np.array_equal(changed, uncached())
+    model.add_items(["new"], text_embeddings()[[9]])
+    assert model.score(hist).shape == (1, N_ITEMS + 1)
+    np.testing.assert_array_equal(model.score(hist), uncached())

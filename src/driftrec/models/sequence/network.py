@@ -205,9 +205,33 @@ class SequenceNet(nn.Module):
 
     def score_last(self, seqs: Tensor) -> Tensor:
         """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
-        table = self.items()
+        table = self.serving_table()
         queries, keys = self.logit_factors(self.encode(seqs, table)[:, -1], table[1:])
         return queries @ keys.T
+
+    def serving_table(self) -> Tensor:
+        """The item table; while serving (eval mode, inference mode) computed once per
+        version of the weights it is made of, not once per request.
+
+        The key holds the weight tensors themselves, their in-place version counters and
+        storage: an optimiser step, ``load_state_dict`` or :meth:`add_items` gives a new
+        key.
+        """
+        if self.training or not torch.is_inference_mode_enabled():
+            return self.items()
+        items = self.items
+        parts = (items.id_emb.weight, items.text,
+                 *(() if items.text_proj is None else (items.text_proj.weight,)))
+        try:
+            versions = tuple((p._version, p.data_ptr()) for p in parts)
+        except RuntimeError:  # inference tensors keep no version: nothing to key on
+            return self.items()
+        cached = self.__dict__.get("_serving_table")
+        if cached is None or cached[1] != versions or len(cached[0]) != len(parts) or \
+                any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            cached = (parts, versions, self.items())
+            self.__dict__["_serving_table"] = cached
+        return cached[2]
 
     def add_items(self, text: Tensor | None, count: int) -> None:
         """Append ``count`` new items (see :meth:`ItemTable.add_items`)."""
