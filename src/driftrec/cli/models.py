@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -165,7 +166,8 @@ def evaluate(
     paths = report.write_results(rows, columns, out, stem, title=title,
                                  protocol={"dataset": data.name, "protocol": protocol,
                                            "ks": list(ks), "exclude_seen": True,
-                                           "tie_order": "stable", "seed": seed})
+                                           "tie_order": "stable", "seed": seed,
+                                           "command": "driftrec " + shlex.join(sys.argv[1:])})
     Console(stderr=True).print(f"results: {paths[0]} {paths[1]}")
 
 
