@@ -28,6 +28,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Sequence and fused models", ("sequence-*", "sasrec-*")),
     ("Fused model: cold users, cold items, streaming", ("fused-*",)),
     ("Content model and interest state", ("content-*",)),
+    ("User segments", ("segments-*",)),
     ("Served pipeline against the offline model", ("served-*",)),
     ("Service speed", ("service-*", "import-*", "interest-latency-*", "text-encoding-*")),
     ("Training speed", ("training-threads-*",)),
