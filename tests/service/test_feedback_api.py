@@ -158,3 +158,29 @@ def test_with_recording_off_nothing_is_recorded(make_client, fused_dir):
     rid, items = served(client)
     assert rid is None and items
     assert impressions(client) == []
+
+
+def test_exploration_fills_the_last_slot_and_counts_what_was_shown(make_client, fused_dir):
+    plain = fan_client(make_client, fused_dir)
+    _, ranked = served(plain, k=5)
+    client = make_client(model=fused_dir, feedback={"explore_slots": 1, "explore_pool": 10,
+                                                    "explore_max_impressions": 2})
+    core = client.app.state.core
+    body = client.get("/v1/users/fan/recommendations", params={"k": 5}).json()
+    items = [i["item_id"] for i in body["items"]]
+    # The first four are the model's own; the fifth comes from just below them.
+    assert items[:4] == ranked[:4] and items[4] not in ranked[:4]
+    assert body["items"][4]["source"] == "explore" and body["items"][4]["reasons"]
+    post_events(client, {"user_id": "fan", "item_id": items[4], "event_type": "click",
+                         "recommendation_id": body["recommendation_id"]})
+    core.feedback.run_once(now=time.time() + core.settings.feedback.window_s + 5)
+    counts = core.store.item_feedback()
+    # The explored item was shown once and clicked; the top item was in both lists.
+    assert counts[items[4]] == (1, 1) and counts[items[0]] == (2, 0)
+
+
+def test_exploration_is_off_by_default(make_client, fused_dir):
+    client = fan_client(make_client, fused_dir)
+    assert client.app.state.core.engine.explorer is None
+    body = client.get("/v1/users/fan/recommendations", params={"k": 5}).json()
+    assert all(i["source"] != "explore" for i in body["items"])

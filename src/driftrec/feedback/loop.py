@@ -58,12 +58,17 @@ class FeedbackLoop:
         with self.store.transaction() as conn, conn.begin():
             due = fb.due_impressions(conn, now - cfg.window_s, cfg.batch)
             xs, ys, ws = [], [], []
+            counts: dict[str, list[int]] = {}
             for imp in due:
                 events = fb.attributed_events(conn, imp, cfg.window_s)
                 labels = label_items(
                     [(item, pos) for item, pos, _ in imp.items],
                     [Outcome(e.item_id, e.event_type, e.value) for e in events],
                     negative_weight=cfg.negative_weight, position_decay=cfg.position_decay)
+                for (item, _, _), label in zip(imp.items, labels, strict=True):
+                    seen = counts.setdefault(item, [0, 0])
+                    seen[0] += 1
+                    seen[1] += int(label.y == 1)
                 if loaded is None or imp.model_version != loaded.version:
                     continue  # features of another model's signals: nothing to learn
                 for (_, _, x), label in zip(imp.items, labels, strict=True):
@@ -72,6 +77,7 @@ class FeedbackLoop:
                         ys.append(label.y)
                         ws.append(label.weight)
             fb.mark_labelled(conn, [imp.recommendation_id for imp in due])
+            fb.add_item_feedback(conn, {i: (s, e) for i, (s, e) in counts.items()})
             report["labelled"] = len(due)
             report["rows"] = len(ys)
             if cfg.enabled and offline is not None and ys:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from driftrec.config import Settings
 from driftrec.data.schema import ITEM_ID
+from driftrec.feedback.explore import Explorer
 from driftrec.feedback.loop import FeedbackLoop
 from driftrec.feedback.update import Weights
 from driftrec.interest.config import InterestConfig
@@ -111,6 +112,11 @@ class ServiceCore:
             context_cache_users=settings.context_cache_users)
         self.writer = GroupCommitter(self.store, self.state_updater, on_written=self._written)
         self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
+        if settings.feedback.explore_slots:
+            self.engine.explorer = Explorer(
+                self.store.item_feedback, slots=settings.feedback.explore_slots,
+                pool=settings.feedback.explore_pool,
+                max_impressions=settings.feedback.explore_max_impressions)
         self._weights_key: str | None = None
         self.started_at = time.time()
 

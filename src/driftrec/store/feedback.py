@@ -103,6 +103,22 @@ def mark_labelled(conn: Connection, ids: list[str]) -> None:
                      .values(labelled=True))
 
 
+def add_item_feedback(conn: Connection, counts: dict[str, tuple[int, int]]) -> None:
+    """Add ``item_id -> (shown, engaged)`` to the stored per-item counts."""
+    if not counts:
+        return
+    known = {r.item_id for r in conn.execute(
+        select(t.item_feedback.c.item_id).where(t.item_feedback.c.item_id.in_(list(counts))))}
+    for item_id, (shown, engaged) in counts.items():
+        if item_id in known:
+            conn.execute(update(t.item_feedback).where(t.item_feedback.c.item_id == item_id)
+                         .values(shown=t.item_feedback.c.shown + shown,
+                                 engaged=t.item_feedback.c.engaged + engaged))
+        else:
+            conn.execute(t.item_feedback.insert().values(item_id=item_id, shown=shown,
+                                                         engaged=engaged))
+
+
 def prune_impressions(conn: Connection, older_than: float, max_rows: int) -> int:
     """Delete impressions past retention (age, then the oldest beyond ``max_rows``)."""
     n = conn.execute(delete(t.impressions).where(t.impressions.c.created_at < older_than)

@@ -82,6 +82,11 @@ def _v6_segmentations(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.segmentations, t.segment_history])
 
 
+def _v7_item_feedback(conn: Connection) -> None:
+    """Per-item counts of labelled impressions and engagements, for exploration."""
+    t.metadata.create_all(conn, tables=[t.item_feedback])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
@@ -89,6 +94,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "impressions, online fusion weights, attribution", _v4_feedback),
     (5, "user states in a compact binary format", _v5_binary_state),
     (6, "shared user segmentation versions and segment history", _v6_segmentations),
+    (7, "per-item impression and engagement counts", _v7_item_feedback),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -328,6 +328,13 @@ class Store:
         with self.engine.connect() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(stmt)}
 
+    def item_feedback(self) -> dict[str, tuple[int, int]]:
+        """Per item, ``(shown, engaged)`` counts of labelled impressions (exploration)."""
+        f = t.item_feedback.c
+        with self.engine.connect() as conn:
+            return {r.item_id: (int(r.shown), int(r.engaged))
+                    for r in conn.execute(select(f.item_id, f.shown, f.engaged))}
+
     def item_counts_after(self, last_id: int) -> tuple[dict[str, int], int]:
         """Event counts per item among events stored after row ``last_id``, and the new
         last row id: what keeps a popularity count current without recounting."""

@@ -132,6 +132,16 @@ fusion_weights = Table(
     Column("created_at", Float, nullable=False),
 )
 
+#: Per item: how often it was in a labelled impression and how often it was engaged
+#: with, for exploration (``driftrec.feedback.explore``).
+item_feedback = Table(
+    "item_feedback",
+    metadata,
+    Column("item_id", String(512), primary_key=True),
+    Column("shown", Integer, nullable=False),
+    Column("engaged", Integer, nullable=False),
+)
+
 #: Versions of the shared user segmentation (``driftrec.recommend.segments``): every
 #: process serves the newest ``ready`` one. A row is inserted as ``building`` by the one
 #: process that wins the next version (primary key), then filled in.
