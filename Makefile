@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 # import the events into work/ml-1m/driftrec.db and serve the API and dashboard on
 # 127.0.0.1:8000. A second run reuses every step's output.
 BUDGET ?= 5m
+PORT ?= 8000
 run: install
-	$(BIN)/driftrec quickstart --dataset ml-1m --budget $(BUDGET)
+	$(BIN)/driftrec quickstart --dataset ml-1m --budget $(BUDGET) --port $(PORT)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
