@@ -24,7 +24,9 @@ PAGE = "README.md"
 
 #: (topic, stem patterns), in page order; the first match wins, the rest go to "Other".
 TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Quick start (make run)", ("quickstart-*",)),
     ("Baselines", ("baselines-*",)),
+    ("New users (cold-user protocol)", ("ml-*-cold-user",)),
     ("Sequence and fused models", ("sequence-*", "sasrec-*")),
     ("Fused model: cold users, cold items, streaming", ("fused-*",)),
     ("Content model and interest state", ("content-*",)),
