@@ -27,6 +27,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Quick start (make run)", ("quickstart-*",)),
     ("Baselines", ("baselines-*",)),
     ("New users (cold-user protocol)", ("ml-*-cold-user",)),
+    ("Streaming (driftrec evaluate)", ("ml-*-streaming",)),
     ("Sequence and fused models", ("sequence-*", "sasrec-*")),
     ("Fused model: cold users, cold items, streaming", ("fused-*",)),
     ("Content model and interest state", ("content-*",)),
