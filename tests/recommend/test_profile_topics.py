@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.profile import item_topics, topics
+from driftrec.recommend.served_items import Catalogue
+from driftrec.recommend.user_profile import item_topics, topics
 from driftrec.store import ItemRecord
 
 

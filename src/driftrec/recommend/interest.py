@@ -15,7 +15,7 @@ import numpy as np
 
 from driftrec.interest.config import InterestConfig
 from driftrec.interest.state import Event, InterestState, new_state, update
-from driftrec.recommend.catalogue import Catalogue
+from driftrec.recommend.served_items import Catalogue
 from driftrec.store import StoredEvent
 
 log = logging.getLogger(__name__)

@@ -33,11 +33,11 @@ from driftrec.feedback.update import Weights
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import FusedRecommender
 from driftrec.recommend import reasons as why
-from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.context import ContextCache, UserContext, empty_context
 from driftrec.recommend.diversity import mmr
 from driftrec.recommend.models import LoadedModel, ModelHolder
-from driftrec.recommend.segments import SegmentIndex, Segments
+from driftrec.recommend.segment_index import SegmentIndex, Segments
+from driftrec.recommend.served_items import Catalogue
 from driftrec.store import Store, StoredEvent
 
 log = logging.getLogger(__name__)

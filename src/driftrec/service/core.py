@@ -26,13 +26,13 @@ from driftrec.feedback.loop import FeedbackLoop
 from driftrec.feedback.update import Weights
 from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
-from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
 from driftrec.recommend.interest import apply_events, load_state
 from driftrec.recommend.models import LoadedModel, ModelHolder, load_model, training_users
 from driftrec.recommend.pipeline import OnlineWeights, Recommendation, RecommendationEngine
-from driftrec.recommend.profile import Projection
-from driftrec.recommend.segments import SegmentIndex
+from driftrec.recommend.segment_index import SegmentIndex
+from driftrec.recommend.served_items import Catalogue
+from driftrec.recommend.user_profile import Projection
 from driftrec.service.ingest import GroupCommitter
 from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
 from driftrec.store.feedback import ACTIVE_WEIGHTS, Impression, get_weights, impression_row

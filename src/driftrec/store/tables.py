@@ -142,7 +142,7 @@ item_feedback = Table(
     Column("engaged", Integer, nullable=False),
 )
 
-#: Versions of the shared user segmentation (``driftrec.recommend.segments``): every
+#: Versions of the shared user segmentation (``driftrec.recommend.segment_index``): every
 #: process serves the newest ``ready`` one. A row is inserted as ``building`` by the one
 #: process that wins the next version (primary key), then filled in.
 segmentations = Table(

@@ -26,8 +26,8 @@ from urllib.parse import quote
 import numpy as np
 
 from driftrec.models.bundle import BUNDLE_FILE
-from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.profile import build_profile, item_topics
+from driftrec.recommend.served_items import Catalogue
+from driftrec.recommend.user_profile import build_profile, item_topics
 from driftrec.service.core import ServiceCore
 from driftrec.service.middleware import Metrics
 from driftrec.store import StoredEvent
@@ -190,7 +190,7 @@ _AXES: dict[int, tuple[tuple, np.ndarray, np.ndarray]] = {}
 
 def core_axes(core: ServiceCore) -> tuple[np.ndarray, np.ndarray]:
     """The catalogue's two principal directions (mean, axes), as
-    :class:`driftrec.recommend.profile.Projection` finds them, but from the eigenvectors of
+    :class:`driftrec.recommend.user_profile.Projection` finds them, but from the eigenvectors of
     the ``dim x dim`` covariance rather than an SVD of every item vector, which is much
     cheaper for large catalogues; cached per catalogue version."""
     cat = core.catalogue

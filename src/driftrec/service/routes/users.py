@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from driftrec.recommend.pipeline import Recommendation
-from driftrec.recommend.profile import build_profile, interest_history
+from driftrec.recommend.user_profile import build_profile, interest_history
 from driftrec.service.auth import require_admin, require_read
 from driftrec.service.core import ServiceCore
 from driftrec.service.routes.deps import UserId, check_id, check_k, core

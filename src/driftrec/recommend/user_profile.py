@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from driftrec.interest.state import InterestState, new_state
-from driftrec.recommend.catalogue import Catalogue
 from driftrec.recommend.interest import apply_events
+from driftrec.recommend.served_items import Catalogue
 from driftrec.store import StoredEvent
 
 NEIGHBOURS = 20

@@ -41,8 +41,8 @@ from driftrec.interest.segments import (
     Space,
     segment_users,
 )
-from driftrec.recommend.catalogue import Catalogue
-from driftrec.recommend.profile import item_topics, topics
+from driftrec.recommend.served_items import Catalogue
+from driftrec.recommend.user_profile import item_topics, topics
 from driftrec.store import Store
 from driftrec.store import segmentations as stored
 from driftrec.text.encoders import l2_normalise
