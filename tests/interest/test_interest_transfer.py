@@ -18,7 +18,7 @@ def test_weight_fades_with_history() -> None:
 def _index() -> TransferIndex:
     users = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1]], dtype=float)
     items = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1]]))
-    return TransferIndex(users, items, n_neighbors=2, k0=1.0)
+    return TransferIndex(users, items, n_neighbours=2, k0=1.0)
 
 
 def test_neighbours_and_their_items() -> None:

@@ -32,7 +32,7 @@ def catalogue() -> tuple[Dataset, np.ndarray]:
 
 
 def _fit(ds: Dataset, vecs: np.ndarray, **cfg) -> ContentRecommender:
-    return ContentRecommender(n_neighbors=5, **cfg).fit(ds, item_vectors=vecs)
+    return ContentRecommender(n_neighbours=5, **cfg).fit(ds, item_vectors=vecs)
 
 
 def test_registered_and_handles_new_items() -> None:
@@ -116,7 +116,7 @@ def test_text_path_end_to_end_with_minilm(tmp_path) -> None:
     events = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["1", "2", "3"],
                            "timestamp": [1, 2, 3]})
     ds = Dataset.from_frames(events, items)
-    model = ContentRecommender(cache_dir=str(tmp_path), n_neighbors=2).fit(ds)
+    model = ContentRecommender(cache_dir=str(tmp_path), n_neighbours=2).fit(ds)
     model.add_items(["5"], texts=["Predator (1987). Genres: Action, Sci-Fi, Thriller"])
     scores = model.signals(Histories.from_item_lists([[0, 1]]))["long_term"][0]
     assert scores[4] > scores[3]  # the new sci-fi film beats the cartoon

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Sequence models as small as they get: one epoch of a width-8, one-block network.
 TINY_SEQUENCE: dict[str, Any] = dict(hidden=8, n_layers=1, n_heads=1, max_len=8, batch_size=8,
                                      max_epochs=1, warmup_steps=1, valid_users=0, threads=1)
-TINY_CONTENT: dict[str, Any] = dict(n_neighbors=2, thin_neighbors=3)
+TINY_CONTENT: dict[str, Any] = dict(n_neighbours=2, thin_neighbours=3)
 #: Options that make each registered model fit in well under a second on ``tiny``.
 TINY: dict[str, dict[str, Any]] = {
     "pop": {},
@@ -174,7 +174,7 @@ def test_option_names_and_defaults_are_kept() -> None:
         "candidates": 100, "hard_negatives": 50, "random_negatives": 0, "C": 1.0,
         "objective": "pairwise", "seed": 0}
     content = validate_config("content").to_dict()
-    assert (content["w_thin"], content["n_neighbors"], content["thin_neighbors"],
+    assert (content["w_thin"], content["n_neighbours"], content["thin_neighbours"],
             content["template"], content["interest"]) == (4.0, 50, 3000, None, {})
     sasrec, text = validate_config("sasrec").to_dict(), validate_config("sasrec-text").to_dict()
     assert (sasrec["use_text"], text["use_text"]) == (False, True)
@@ -212,3 +212,9 @@ def test_listing_options_and_loading_a_popularity_model_import_no_torch(tiny, tm
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_renamed_option_is_still_accepted_under_its_former_name(caplog) -> None:
+    model = create_model("content", n_neighbors=7, thin_neighbors=9)
+    assert model.config["n_neighbours"] == 7 and model.config["thin_neighbours"] == 9
+    assert "is now spelled 'n_neighbours'" in caplog.text

@@ -46,7 +46,7 @@ def title_only_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     items = _rich_items()
     ds = Dataset.from_frames(synthetic_events(items), items, name="rich")
     vectors = HashingEncoder().encode(item_texts(ds.items, "{title}"))
-    model = ContentRecommender(encoder="hashing", template="{title}", n_neighbors=5)
+    model = ContentRecommender(encoder="hashing", template="{title}", n_neighbours=5)
     model.fit(ds, item_vectors=vectors)
     return save_bundle(model, ds, tmp_path_factory.mktemp("title") / "content")
 

@@ -68,7 +68,7 @@ def test_a_model_that_reads_text_learns_the_catalogues_new_items_before_serving(
     items = synthetic_items()
     ds = Dataset.from_frames(synthetic_events(items), items)
     vectors = HashingEncoder().encode(item_texts(ds.items))
-    model = ContentRecommender(encoder="hashing", n_neighbors=5).fit(ds, item_vectors=vectors)
+    model = ContentRecommender(encoder="hashing", n_neighbours=5).fit(ds, item_vectors=vectors)
     bundle = save_bundle(model, ds, tmp_path / "content")
 
     writer = make_client(model=None)  # the item exists before the model is loaded

@@ -27,20 +27,20 @@ class TransferIndex:
     """Known users' interest vectors (rows) and what they engaged with."""
 
     def __init__(self, user_vectors: np.ndarray, user_items: sp.csr_matrix | None = None, *,
-                 n_neighbors: int = 50, k0: float = 5.0,
+                 n_neighbours: int = 50, k0: float = 5.0,
                  centroids: np.ndarray | None = None) -> None:
         self.user_vectors = l2_normalise(user_vectors)
         self.user_items = None if user_items is None else sp.csr_matrix(user_items,
                                                                         dtype=np.float32)
         if self.user_items is not None and self.user_items.shape[0] != len(self.user_vectors):
             raise ValueError("user_items must have one row per user vector")
-        self.n_neighbors = int(n_neighbors)
+        self.n_neighbours = int(n_neighbours)
         self.k0 = float(k0)
         self.centroids = None if centroids is None else l2_normalise(centroids)
         self._active = np.abs(self.user_vectors).sum(1) > 0
 
     def neighbours(self, queries: np.ndarray, exclude: np.ndarray | None = None,
-                   n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   n_neighbours: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Indices and cosine similarities of each query's nearest users (best first).
 
         ``exclude[r]`` is a user row that query ``r`` must not match (itself), or -1.
@@ -53,7 +53,7 @@ class TransferIndex:
             ex = np.asarray(exclude)
             r = np.flatnonzero((ex >= 0) & (ex < sims.shape[1]))
             sims[r, ex[r]] = -np.inf
-        k = min(n_neighbors or self.n_neighbors, sims.shape[1])
+        k = min(n_neighbours or self.n_neighbours, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, idx, axis=1)
         order = np.argsort(-top, axis=1, kind="stable")
@@ -92,11 +92,11 @@ class TransferIndex:
         return l2_normalise((1.0 - w) * own + w * borrowed)
 
     def item_scores(self, queries: np.ndarray, exclude: np.ndarray | None = None,
-                    n_neighbors: int | None = None) -> np.ndarray:
+                    n_neighbours: int | None = None) -> np.ndarray:
         """Share of (similarity-weighted) nearest neighbours who engaged with each item."""
         if self.user_items is None:
             raise ValueError("this transfer index was built without user_items")
-        idx, sims = self.neighbours(queries, exclude, n_neighbors)
+        idx, sims = self.neighbours(queries, exclude, n_neighbours)
         w = self._weights(sims).astype(np.float32)
         n, k = idx.shape
         rows = np.repeat(np.arange(n), k)

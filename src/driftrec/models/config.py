@@ -17,7 +17,7 @@ import logging
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -36,12 +36,19 @@ class ModelConfig(BaseModel):
     """Base of every model's options (a model without options uses it as it is)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    #: Former option names and their current ones: still accepted, with a warning.
+    renamed: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def resolve(cls: type[C], model: str, options: Mapping[str, Any] | None = None) -> C:
         """The options, defaults filled; a :class:`ModelConfigError` naming the model and
         every bad key otherwise."""
         options = dict(options or {})
+        for old, new in cls.renamed.items():
+            if old in options:
+                log.warning("%s model option %r is now spelled %r", model, old, new)
+                value = options.pop(old)
+                options.setdefault(new, value)
         unknown = sorted(k for k in options if k not in cls.model_fields)
         if unknown:
             raise ModelConfigError(unknown_message(model, unknown, list(cls.model_fields)))
@@ -56,7 +63,8 @@ class ModelConfig(BaseModel):
         saved by an older version that ignored misspelled options) are dropped with a
         warning: the saved model was trained without them."""
         options = dict(options or {})
-        unknown = sorted(k for k in options if k not in cls.model_fields)
+        unknown = sorted(k for k in options
+                         if k not in cls.model_fields and k not in cls.renamed)
         if unknown:
             log.warning("saved %s model: ignoring unknown option(s) %s", model, unknown)
         return cls.resolve(model, {k: v for k, v in options.items() if k not in unknown})

@@ -16,7 +16,7 @@ Items added after fitting with :meth:`ContentRecommender.add_items` are scored f
 text at once, which is what makes this the fallback for items an ID model never saw. An
 item nobody engaged with in training (a *cold* item) has no popularity and no neighbour
 engagement of its own; both are taken from its nearest warm item in text space (or the
-cosine-weighted mean of ``cold_neighbors`` of them), so it competes on what its closest
+cosine-weighted mean of ``cold_neighbours`` of them), so it competes on what its closest
 counterpart earned rather than sinking to the bottom. One neighbour works best: a mean
 over many shrinks the imputed values towards the average and no cold item reaches a top-K.
 """
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,16 +71,20 @@ class ContentConfig(ModelConfig):
     w_pop: float = Field(0.5, description="weight of the popularity prior")
     transfer_k0: float = Field(5.0, ge=0, description="k0 of the fade k0 / (k0 + n) of "
                                "borrowed interest (0: none)")
-    n_neighbors: int = Field(50, ge=1, description="users in interest space whose engagement "
-                             "is transferred")
-    thin_neighbors: int = Field(3000, ge=1, description="neighbours asked for a user with "
-                                "fewer than thin_below events")
+    n_neighbours: int = Field(50, ge=1, description="users in interest space whose "
+                              "engagement is transferred")
+    thin_neighbours: int = Field(3000, ge=1, description="neighbours asked for a user with "
+                                 "fewer than thin_below events")
     thin_below: int = Field(20, ge=0, description="events below which a user is thin")
-    cold_neighbors: int = Field(1, ge=1, description="warm text neighbours an item without "
-                                "events borrows popularity and engagement from")
+    cold_neighbours: int = Field(1, ge=1, description="warm text neighbours an item "
+                                 "without events borrows popularity and engagement from")
     clusters: bool = Field(True, description="score by the best of the user's interest "
                            "clusters (off: long-term interest)")
     seed: int = Field(0, description="seed of the interest clustering")
+
+    renamed: ClassVar[dict[str, str]] = {"n_neighbors": "n_neighbours",
+                                         "thin_neighbors": "thin_neighbours",
+                                         "cold_neighbors": "cold_neighbours"}
 
     @field_validator("cache_dir", mode="before")
     @classmethod
@@ -140,7 +144,7 @@ class ContentRecommender(Recommender):
         train = Histories.from_events(dataset.events, np.arange(dataset.n_users))
         users = history_interest(train, self.item_vectors, self.interest_config).long_term
         self.transfer_index = TransferIndex(users, user_items,
-                                            n_neighbors=self.config["n_neighbors"],
+                                            n_neighbours=self.config["n_neighbours"],
                                             k0=self.config["transfer_k0"])
         return self
 
@@ -188,7 +192,7 @@ class ContentRecommender(Recommender):
     def _cold_proxy(self) -> sp.csr_matrix:
         """Item x item map: identity for warm items, text neighbours for cold ones."""
         return cold_item_proxy(self.item_vectors, self.item_counts > 0,
-                               int(self.config["cold_neighbors"]))
+                               int(self.config["cold_neighbours"]))
 
     # -- scoring --------------------------------------------------------------------
     def signals(self, histories: Histories) -> dict[str, np.ndarray]:
@@ -267,14 +271,14 @@ class ContentRecommender(Recommender):
     def _transfer(self, long: np.ndarray, exclude: np.ndarray, n_events: np.ndarray
                   ) -> np.ndarray:
         """Neighbour engagement; users with fewer than ``thin_below`` events borrow from a
-        wide neighbourhood (``thin_neighbors``): the less we know, the more users we ask."""
+        wide neighbourhood (``thin_neighbours``): the less we know, the more users we ask."""
         ti = self.transfer_index
         thin = n_events < self.config["thin_below"]
         out = np.empty((len(long), ti.user_items.shape[1]), dtype=np.float32)
-        for mask, k in ((~thin, self.config["n_neighbors"]),
-                        (thin, self.config["thin_neighbors"])):
+        for mask, k in ((~thin, self.config["n_neighbours"]),
+                        (thin, self.config["thin_neighbours"])):
             if mask.any():
-                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbors=k)
+                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbours=k)
         return out
 
     def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray) -> np.ndarray:
@@ -312,5 +316,5 @@ class ContentRecommender(Recommender):
             shape = tuple(np.load(directory / "user_items_shape.npy"))
             ui = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=shape)
             self.transfer_index = TransferIndex(np.load(directory / "user_vectors.npy"), ui,
-                                                n_neighbors=self.config["n_neighbors"],
+                                                n_neighbours=self.config["n_neighbours"],
                                                 k0=self.config["transfer_k0"])
