@@ -49,3 +49,23 @@ def test_an_erased_user_leaves_the_segments(client):
     assert sum(s["users"] for s in after["segments"]) == 11
     # same segments (ids and k kept), sizes recomputed without the erased user
     assert [s["id"] for s in after["segments"]] == [s["id"] for s in before["segments"]]
+
+
+def test_erasures_in_a_row_then_a_rebuild_all_finish(client):
+    """Chained background versions after several erasures never wait on each other."""
+    import threading
+
+    populate(client)
+    client.post("/v1/admin/segments/rebuild")
+    for u in (1, 2, 3, 4):
+        client.delete(f"/v1/users/seg{u}")
+    done = threading.Event()
+
+    def rebuild() -> None:
+        client.post("/v1/admin/segments/rebuild")
+        done.set()
+
+    threading.Thread(target=rebuild, daemon=True).start()
+    assert done.wait(120), "the rebuild waited forever on the background versions"
+    client.app.state.core.segments.join(120)
+    assert sum(s["users"] for s in client.get("/v1/segments").json()["segments"]) == 8

@@ -194,8 +194,9 @@ class SegmentIndex:
 
     def rebuild(self, kind: str = "refit") -> Segments | None:
         """Make the next version now, whatever the age of the newest (admin, erasure)."""
-        if self._thread is not threading.current_thread():
+        if not getattr(threading.current_thread(), "segment_worker", False):
             self.join()  # a background check of this process finishes first
+        # (a background worker never waits: a chained worker may be waiting for it)
         self.load()
         self._make(force=True, kind=kind)
         return self.current
@@ -240,8 +241,10 @@ class SegmentIndex:
                 then()
 
             work = after
-        self._thread = threading.Thread(target=work, name="segments", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=work, name="segments", daemon=True)
+        thread.segment_worker = True  # type: ignore[attr-defined]
+        self._thread = thread
+        thread.start()
 
     # -- making versions ----------------------------------------------------------------
     def _make(self, *, force: bool, kind: str | None = None) -> None:
