@@ -112,16 +112,7 @@ def _kmeans_pp(g: np.ndarray, k: int, w: np.ndarray, seed: int) -> list[int]:
 
 
 def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
-    n = len(g)
-    rng = np.random.default_rng(seed)
-    centres = [int(rng.choice(n, p=w / w.sum()))]
-    d2 = np.full(n, np.inf)
-    for _ in range(1, k):
-        d2 = np.minimum(d2, 2.0 - 2.0 * g[:, centres[-1]])
-        p = np.clip(d2, 0, None) * w
-        if p.sum() <= 1e-12:
-            break
-        centres.append(int(rng.choice(n, p=p / p.sum())))
+    centres = _kmeans_pp(g, k, w, seed)
     labels = np.argmax(g[:, centres], axis=1)
     for _ in range(iters):
         onehot = (labels[:, None] == np.arange(len(centres))[None, :]) * w[:, None]
