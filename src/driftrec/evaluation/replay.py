@@ -169,7 +169,7 @@ def rank_summary(ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
     for k in ks:
         hit = ranks < k
         out[f"HR@{k}"] = float(hit.mean()) if len(ranks) else float("nan")
-        out[f"NDCG@{k}"] = (float(np.where(hit, 1.0 / np.log2(ranks + 2), 0.0).mean())
+        out[f"NDCG@{k}"] = (float(m.ndcg_from_ranks(ranks, k).mean())
                             if len(ranks) else float("nan"))
         out[f"MRR@{k}"] = (float(np.where(hit, 1.0 / (ranks + 1), 0.0).mean())
                            if len(ranks) else float("nan"))
