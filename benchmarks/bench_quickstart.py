@@ -25,9 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from driftrec.service.process import free_port
+from driftrec.service.process import free_port, wait_ready
 from harness import add_common_args, setup_logging, write_results
 
 log = logging.getLogger("bench_quickstart")
@@ -42,17 +40,10 @@ def timed_run(clone: Path, budget: str, port: int, env: dict[str, str], log_path
                                 cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
-            while time.perf_counter() - t0 < timeout_s:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"make run exited with {proc.returncode}; see {log_path}")
-                try:
-                    ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1)
-                    if ready.status_code == 200:
-                        return time.perf_counter() - t0
-                except httpx.HTTPError:
-                    pass
-                time.sleep(1)
-            raise RuntimeError(f"not serving after {timeout_s} s; see {log_path}")
+            problem = wait_ready(proc, f"http://127.0.0.1:{port}", timeout_s, interval=1.0)
+            if problem is not None:
+                raise RuntimeError(f"make run {problem}; see {log_path}")
+            return time.perf_counter() - t0
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             try:

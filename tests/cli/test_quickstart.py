@@ -8,13 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from driftrec.data.dataset import Dataset
-from driftrec.service.process import free_port
+from driftrec.service.process import free_port, wait_ready
 
 QUICKSTART = [sys.executable, "-c", "from driftrec.cli import app; app()", "quickstart",
               "--dataset", "ml-100k", "--budget", "10s"]
@@ -26,18 +25,11 @@ def _serve_until_ready(workdir: Path, port: int, log: Path) -> subprocess.Popen:
     proc = subprocess.Popen([*QUICKSTART, "--workdir", str(workdir), "--port", str(port)],
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env=ENV)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"quickstart exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    problem = wait_ready(proc, f"http://127.0.0.1:{port}", 600, interval=0.5)
+    if problem is None:
+        return proc
     proc.kill()
-    raise AssertionError(f"quickstart did not serve in time:\n{log.read_text()}")
+    raise AssertionError(f"quickstart {problem}:\n{log.read_text()}")
 
 
 def test_quickstart_trains_evaluates_imports_and_serves(tmp_path: Path, ml100k: Dataset) -> None:

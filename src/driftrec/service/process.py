@@ -32,6 +32,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(proc: subprocess.Popen, url: str, timeout_s: float, interval: float = 0.2
+               ) -> str | None:
+    """Poll ``url/health/ready`` until it answers 200: None then, else why not (the
+    process exited, or the time ran out)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=1.0).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    return f"not ready in {timeout_s:.0f} s"
+
+
 class ServeProcess:
     """One ``driftrec serve`` child process; a context manager that starts and stops it.
 
@@ -69,18 +86,11 @@ class ServeProcess:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **self.env})
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self._log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        problem = wait_ready(self.proc, self.url, self.ready_timeout, interval=0.1)
+        if problem is None:
+            return self
         self.stop()
-        raise RuntimeError(f"server not ready in {self.ready_timeout}s:\n{self._log_tail()}")
+        raise RuntimeError(f"server {problem}:\n{self._log_tail()}")
 
     def pids(self) -> list[int]:
         """The server's process ids (the parent and any worker processes)."""
