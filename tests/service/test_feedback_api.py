@@ -27,6 +27,8 @@ def served(client, user="fan", k=5):
 
 
 def impressions(client):
+    """The stored impressions, once the writer has committed the lists already served."""
+    client.app.state.core.writer.flush()
     store = client.app.state.core.store
     with store.engine.connect() as conn:
         return conn.execute(select(tables.impressions)).all()
@@ -42,6 +44,19 @@ def test_every_served_list_is_recorded_with_its_features(make_client, fused_dir)
     assert [i[0] for i in shown] == items and [i[1] for i in shown] == list(range(5))
     signals = client.app.state.core.models.current.model.signals
     assert all(len(i[2]) == len(signals) for i in shown)  # the fused model's signals
+
+
+def test_a_served_list_is_written_before_any_event_that_follows_it(make_client, fused_dir):
+    """The answer does not wait for its impression to be written, but the writer's queue
+    is first in, first out: an event posted after the list never lands without it."""
+    client = fan_client(make_client, fused_dir)
+    store = client.app.state.core.store
+    rid, items = served(client)
+    post_events(client, {"user_id": "fan", "item_id": items[0], "event_type": "click",
+                         "recommendation_id": rid})
+    with store.engine.connect() as conn:  # no flush: the event's commit carried it
+        stored = conn.execute(select(tables.impressions.c.recommendation_id)).scalars().all()
+    assert stored == [rid]
 
 
 def test_labels_by_explicit_id_by_window_and_negatives_after_the_window(make_client,

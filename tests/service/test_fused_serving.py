@@ -32,6 +32,27 @@ def test_fused_model_serves_and_scores_new_items(make_client, fused_dir):
     assert len(cold["items"]) == 5
 
 
+def test_users_the_model_cannot_tell_apart_share_one_model_run(make_client, fused_dir,
+                                                               monkeypatch):
+    """Every user with no events (and not a training user of the model) gets the same
+    scores: the model runs once for all of them, not once per request."""
+    from driftrec.recommend import pipeline
+
+    client = make_client(model=fused_dir)
+    runs = []
+    real = pipeline.model_scores
+    monkeypatch.setattr(pipeline, "model_scores",
+                        lambda model, history: runs.append(history) or real(model, history))
+    lists = [[i["item_id"] for i in client.get(f"/v1/users/{user}/recommendations?k=5")
+              .json()["items"]] for user in ("new-1", "new-2", "new-3")]
+    assert lists[0] == lists[1] == lists[2] and len(lists[0]) == 5
+    assert len(runs) == 1
+    post_events(client, {"user_id": "new-2", "item_id": "crime-1", "timestamp": 5})
+    moved = [i["item_id"] for i in client.get("/v1/users/new-2/recommendations?k=5")
+             .json()["items"]]
+    assert len(runs) == 2 and "crime-1" not in moved  # a history of its own: its own run
+
+
 def test_the_service_serves_exactly_what_driftrec_recommend_gives(make_client, fused_dir):
     """Parity: the same model and the same history give the same top-k through the REST
     handler (stored events, live context) as through the offline CLI."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from pathlib import Path
 
 import typer
@@ -88,6 +89,7 @@ def _serve_workers(settings, bind: str, workers: int, log_level: str,
     variables. Any import runs once, here, before the workers start.
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from driftrec.service.core import ServiceCore
 
@@ -105,9 +107,23 @@ def _serve_workers(settings, bind: str, workers: int, log_level: str,
         finally:
             core.close()
     log.info("serving on http://%s:%d with %d processes", bind, settings.port, workers)
-    uvicorn.run("driftrec.service.app:app_from_environment", factory=True, host=bind,
-                port=settings.port, workers=workers, log_level=log_level.lower(),
-                access_log=False)
+    config = uvicorn.Config("driftrec.service.app:app_from_environment", factory=True,
+                            host=bind, port=settings.port, workers=workers,
+                            log_level=log_level.lower(), access_log=False)
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
+
+
+def tcp_listener(config) -> socket.socket:
+    """The workers' shared listening socket, marked as TCP so that every accepted connection
+    gets ``TCP_NODELAY``.
+
+    uvicorn's own ``bind_socket`` leaves the socket's protocol at 0, and asyncio sets
+    ``TCP_NODELAY`` only on sockets that say ``IPPROTO_TCP``: with several workers every
+    keep-alive response then waited about 40 ms for the client's delayed ACK (Nagle).
+    """
+    sock = config.bind_socket()
+    family = sock.family
+    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
 def register(app: typer.Typer) -> None:

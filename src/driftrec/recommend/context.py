@@ -78,6 +78,10 @@ class ContextCache:
                 self.hits += 1
                 return ctx
         self.misses += 1
+        if revision is None and self.max_users > 0:
+            # No state row: the store has nothing on this user (every event is written
+            # with its user's state), so there is nothing more to read.
+            return UserContext(user_key, [], load_state(None, user_key, self.dim), 0)
         snap = self.store.user_snapshot(user_key, self.history_length)
         ctx = UserContext(user_key, snap.events, load_state(snap.state, user_key, self.dim),
                           snap.n_events, snap.seen, snap.revision)

@@ -171,6 +171,7 @@ class RecommendationEngine:
         self.popularity_ttl_s = popularity_ttl_s
         self.segments = segments
         self.contexts = ContextCache(store, history_length, catalogue.dim, context_cache_users)
+        self._no_history_scores: tuple[str, ModelScores | None] | None = None
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (-np.inf, {})
         self._pop_lock = threading.Lock()
@@ -289,7 +290,17 @@ class RecommendationEngine:
         if loaded.version in ctx.model_scores:
             return ctx.model_scores[loaded.version]
         row = loaded.user_rows.get(ctx.user_key, -1)
-        result = model_scores(loaded.model, model_history(loaded, ctx.events, row))
+        history = model_history(loaded, ctx.events, row)
+        if row < 0 and not len(history.items[0]):
+            # A user the model cannot tell from any other (no events on items it knows,
+            # not one of its training users): the same scores as every such user.
+            shared = self._no_history_scores
+            if shared is None or shared[0] != loaded.version:
+                shared = (loaded.version, model_scores(loaded.model, history))
+                self._no_history_scores = shared
+            result = shared[1]
+        else:
+            result = model_scores(loaded.model, history)
         ctx.model_scores[loaded.version] = result
         return result
 

@@ -276,8 +276,8 @@ class ServiceCore:
         self._weights_key = key
 
     def record_impression(self, user_key: str, recs: list[Recommendation]) -> str:
-        """Durably record a served list (what the feedback loop learns from); returns its
-        ``recommendation_id``."""
+        """Record a served list (what the feedback loop learns from) in the writer's next
+        commit, without waiting for it; returns its ``recommendation_id``."""
         recommendation_id = uuid.uuid4().hex
         online = self.engine.online_weights
         current = self.models.current
@@ -287,7 +287,7 @@ class ServiceCore:
         row = impression_row(Impression(
             recommendation_id, user_key, time.time(), version, weights_version,
             [(r.item_id, pos, r.features) for pos, r in enumerate(recs)]))
-        self.writer.submit([], None, [row])
+        self.writer.record([row])
         return recommendation_id
 
     @property

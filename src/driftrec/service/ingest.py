@@ -8,6 +8,10 @@ new interest states, one transaction), and only then answers each request. Under
 queue fills while the previous commit runs, so batches form by themselves and no request
 waits for a timer. Each request stays all-or-nothing: a request that reuses an
 ``event_id`` gets its own error without costing the others their events.
+
+Impressions do not wait (:meth:`GroupCommitter.record`): a served list is answered at once
+and written by the next commit. The queue is first in, first out, so an event posted after
+a list was served is never stored before that list's impression.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from driftrec.store.store import StateUpdater, UserWrite
 
 log = logging.getLogger(__name__)
 
-_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], list[dict], Future]
+#: Events, their text vectors, impressions, and the waiting request's future (``None``
+#: for impressions nobody waits for).
+_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], list[dict], Future | None]
 
 #: Most requests one transaction takes (bounds the work a failure has to redo).
 MAX_GROUPS = 64
@@ -69,6 +75,18 @@ class GroupCommitter:
         self._queue.put((events, dict(text_vectors or {}), list(impressions), done))
         return done.result()
 
+    def record(self, impressions: Sequence[dict]) -> None:
+        """Queue served lists for the next commit without waiting for it (a failed commit
+        is logged; impressions are the feedback loop's evidence, not acknowledged data)."""
+        if not self._thread.is_alive():
+            raise RuntimeError("the event writer has stopped")
+        self._queue.put(((), {}, list(impressions), None))
+
+    def flush(self) -> None:
+        """Return once everything queued before the call is committed (the queue is first
+        in, first out: an empty request is answered after all that came before it)."""
+        self.submit(())
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
@@ -104,7 +122,8 @@ class GroupCommitter:
         except BaseException as exc:  # the whole transaction failed: tell every request
             log.warning("event commit of %d requests failed: %s", len(batch), exc)
             for *_, done in batch:
-                done.set_exception(exc)
+                if done is not None:
+                    done.set_exception(exc)
             return
         if written and self.on_written is not None:
             try:
@@ -114,6 +133,8 @@ class GroupCommitter:
         self.commits += 1
         self.requests += len(batch)
         for (*_, done), outcome in zip(batch, outcomes, strict=True):
+            if done is None:
+                continue
             if isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -26,6 +25,7 @@ from driftrec.store.engine import make_engine
 from driftrec.store.migrations import LEGACY_EVENT_KEYS, migrate
 from driftrec.store.pseudonym import Pseudonymiser
 from driftrec.store.records import EventIdConflict, ItemRecord, NewEvent, StoredEvent
+from driftrec.store.writelock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        self._write_lock = (WriterLock(self.engine.url.database) if self.dialect == "sqlite"
+                            else nullcontext())
         self.schema_version = migrate(self.engine)
         self.ids = Pseudonymiser(id_secret or self._stored_secret())
         self._legacy_event_keys = LEGACY_EVENT_KEYS in self.meta_values()
@@ -57,8 +58,9 @@ class Store:
     def _write(self) -> Iterator[Connection]:
         """A connection for one write transaction.
 
-        On SQLite, writers of this process queue on a lock first: SQLite's own busy handler
-        sleeps in growing steps, which turns a short queue into long tail latencies.
+        On SQLite, writers of every process queue on a :class:`WriterLock` first: SQLite's
+        own busy handler sleeps in growing steps, which turns a short queue into long tail
+        latencies.
         """
         with self._write_lock, self.engine.connect().execution_options(write=True) as conn:
             yield conn
@@ -91,6 +93,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if isinstance(self._write_lock, WriterLock):
+            self._write_lock.close()
 
     def user_key(self, user_id: str) -> str:
         return self.ids.user_key(user_id)

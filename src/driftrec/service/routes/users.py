@@ -102,6 +102,7 @@ def delete_user(user_id: str = UserId, c: ServiceCore = Depends(core)) -> Delete
     (the only derived data that names a user; recommendations are not cached)."""
     check_id(c, "path.user_id", user_id)
     key = c.store.user_key(user_id)
+    c.writer.flush()  # lists served to the user but not yet written go too
     counts = c.store.delete_user(key)
     c.segments.forget(key)
     return Deleted(user_id=user_id, events_deleted=counts["events"],
