@@ -7,7 +7,9 @@ the cut) are replayed in time order through the serving code, each one predicted
 NDCG@10, seen items excluded) before it is ingested, and the served lists are labelled
 (the event's item positive, the other shown items negative) for the online update.
 Scenarios: ``plain`` (the real later events) and ``drift`` (simulated: half of the later
-events' items replaced by recently popular ones, see ``popularity_drift``).
+events' items replaced by recently popular ones, see ``popularity_drift``). Variants: the
+weights ``frozen``, learnt ``online``, ``refit`` on the frozen run's labels, and ``explore``
+(online with ``feedback.explore_slots = 1``: what the exploration slot costs in HR@10).
 
     .venv/bin/python benchmarks/bench_feedback.py --dataset ml-1m \\
         [--config benchmarks/configs/served-ml-1m.toml] [--events 4000]
@@ -47,11 +49,12 @@ log = logging.getLogger("bench_feedback")
 
 
 def fresh_core(work: Path, bundle: Path, history: pd.DataFrame, name: str,
-               encoder: str) -> ServiceCore:
+               encoder: str, explore_slots: int = 0) -> ServiceCore:
     """A service on a new SQLite file holding the replayed users' events before the cut."""
     core = ServiceCore(load_settings(database_url=f"sqlite:///{work / (name + '.db')}",
                                      model_dir=bundle, encoder=encoder,
-                                     id_secret="bench-feedback"))
+                                     id_secret="bench-feedback",
+                                     feedback={"explore_slots": explore_slots}))
     path = work / f"{name}-history.parquet"
     history.to_parquet(path, index=False)
     import_events(core, path)
@@ -91,11 +94,13 @@ def main() -> None:
     rows = []
     for scenario, events in scenarios.items():
         frozen_rows = None
-        for variant in ("frozen", "online", "refit"):
-            core = fresh_core(work, bundle, history, f"{scenario[:5]}-{variant}", args.encoder)
+        for variant in ("frozen", "online", "refit", "explore"):
+            core = fresh_core(work, bundle, history, f"{scenario[:5]}-{variant}", args.encoder,
+                              explore_slots=int(variant == "explore"))
             try:
                 fixed = refit_weights(frozen_rows) if variant == "refit" else None
-                result = replay(core, events, variant, online=variant == "online",
+                result = replay(core, events, variant,
+                                online=variant in ("online", "explore"),
                                 fixed=fixed, batch=args.batch)
             finally:
                 core.close()
@@ -108,7 +113,8 @@ def main() -> None:
                      variant, row["HR@10"], row["NDCG@10"], row["updates"], row["rollbacks"])
     columns = ["scenario", "variant", "events", "HR@10", "HR@10_se", "NDCG@10", "NDCG@10_se",
                "updates", "rollbacks", "update_us_per_row"]
-    title = f"Feedback replay on {args.dataset}: fusion weights frozen, online, refitted"
+    title = (f"Feedback replay on {args.dataset}: fusion weights frozen, online, refitted; "
+             "online with an exploration slot")
     report.print_table(rows, columns, title)
     report.write_results(rows, columns, args.out, f"feedback-{args.dataset}", title=title,
                          protocol={

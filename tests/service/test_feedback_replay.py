@@ -49,3 +49,19 @@ def test_the_simulated_drift_moves_items_towards_recent_favourites():
     drifted = popularity_drift(events, share=1.0, window=50, top=3)
     assert drifted["item_id"].nunique() < events["item_id"].nunique()
     assert (drifted["user_id"] == events["user_id"]).all()
+
+
+def test_a_replay_with_an_exploration_slot_counts_what_it_showed(fused_dir, tmp_path):
+    settings = make_settings_for(f"sqlite:///{tmp_path / 'explore.db'}", fused_dir)
+    settings.feedback.explore_slots = 1
+    core = ServiceCore(settings)
+    try:
+        result = replay(core, later_events(30), "explore", online=True, batch=10,
+                        progress=False)
+        counts = core.store.item_feedback()
+    finally:
+        core.close()
+    assert result.updates == 3
+    assert sum(shown for shown, _ in counts.values()) == 30 * 10  # every list, every item
+    assert sum(engaged for _, engaged in counts.values()) == round(result.summary()["HR@10"]
+                                                                   * 30)

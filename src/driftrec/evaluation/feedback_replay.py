@@ -15,7 +15,10 @@ Protocol (prequential, one pass in time order):
 
 Variants: ``frozen`` (the offline weights throughout), ``online`` (the loop above), and
 ``refit`` (weights refitted by logistic regression on all the rows the frozen run labelled,
-then fixed: an upper reference that has seen the future).
+then fixed: an upper reference that has seen the future). A service with an exploration
+slot (:mod:`driftrec.feedback.explore`) has its per-item counts updated from each labelled
+list at once (the live labelling pass does it when the attribution window closes), so the
+replay measures what the slot costs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from driftrec.feedback.update import Challenger, Weights, step
 from driftrec.recommend.pipeline import OnlineWeights
 from driftrec.service.core import ServiceCore
 from driftrec.store import NewEvent
+from driftrec.store import feedback as fb
 
 
 @dataclass
@@ -97,6 +101,10 @@ def replay(core: ServiceCore, later: pd.DataFrame, variant: str, *, online: bool
                 if r.features is not None:
                     pending_x.append(r.features)
                     pending_y.append(int(r.item_id == item))
+            if core.engine.explorer is not None and recs:
+                with core.store.transaction() as conn, conn.begin():
+                    fb.add_item_feedback(conn, {r.item_id: (1, int(r.item_id == item))
+                                                for r in recs})
             if online and len(pending_y) and (n + 1) % batch == 0:
                 t0 = time.perf_counter()
                 result = step(current, offline, np.asarray(pending_x), np.asarray(pending_y),
