@@ -10,7 +10,8 @@ impressions, and the highest draw wins. An item never shown draws from Beta(1, 1
 items get their chance, and items that were shown and ignored fade out.
 
 The cost is measured by ``benchmarks/bench_feedback.py`` (prequential HR@10 with the slot
-on and off); the slot is marked ``source = "explore"`` in the response.
+on, variant ``explore``, and off, ``online``); the slot is marked ``source = "explore"`` in
+the response.
 """
 
 from __future__ import annotations
