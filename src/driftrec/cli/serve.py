@@ -122,8 +122,10 @@ def tcp_listener(config) -> socket.socket:
     keep-alive response then waited about 40 ms for the client's delayed ACK (Nagle).
     """
     sock = config.bind_socket()
-    family = sock.family
-    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=sock.detach())
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return sock  # a Unix socket: no Nagle to turn off
+    return socket.socket(sock.family, socket.SOCK_STREAM, socket.IPPROTO_TCP,
+                         fileno=sock.detach())
 
 
 def register(app: typer.Typer) -> None:
