@@ -60,27 +60,21 @@ class GroupCommitter:
         self.requests = 0
 
     def submit(self, events: Sequence[NewEvent],
-               text_vectors: Mapping[str, np.ndarray] | None = None,
-               impressions: Sequence[dict] = ()) -> tuple[int, int]:
+               text_vectors: Mapping[str, np.ndarray] | None = None) -> tuple[int, int]:
         """Store ``events`` durably; returns ``(accepted, duplicates)`` once committed.
 
         ``text_vectors`` are the embeddings of the events' texts (encoded by the caller,
-        outside the writer); ``impressions`` are served lists to record in the same
-        transaction. Raises what the store raised for this request (e.g.
+        outside the writer). Raises what the store raised for this request (e.g.
         ``EventIdConflict``).
         """
-        if not self._thread.is_alive():
-            raise RuntimeError("the event writer has stopped")
         done: Future = Future()
-        self._queue.put((events, dict(text_vectors or {}), list(impressions), done))
+        self._put((events, dict(text_vectors or {}), [], done))
         return done.result()
 
     def record(self, impressions: Sequence[dict]) -> None:
         """Queue served lists for the next commit without waiting for it (a failed commit
         is logged; impressions are the feedback loop's evidence, not acknowledged data)."""
-        if not self._thread.is_alive():
-            raise RuntimeError("the event writer has stopped")
-        self._queue.put(((), {}, list(impressions), None))
+        self._put(((), {}, list(impressions), None))
 
     def flush(self) -> None:
         """Return once everything queued before the call is committed (the queue is first
@@ -90,6 +84,11 @@ class GroupCommitter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+
+    def _put(self, request: _Request) -> None:
+        if not self._thread.is_alive():
+            raise RuntimeError("the event writer has stopped")
+        self._queue.put(request)
 
     def _run(self) -> None:
         while True:
