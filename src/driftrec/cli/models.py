@@ -31,6 +31,7 @@ from driftrec.evaluation.metrics import top_k
 from driftrec.models.bundle import load_bundle, save_bundle
 from driftrec.models.popularity import Popularity
 from driftrec.models.registry import ALIASES, MODELS, config_class, create_model, resolve_name
+from driftrec.models.sequence import distributed
 from driftrec.utils.resources import measure
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ def train(
     min_value: float | None = typer.Option(None, help="Keep events with value >= this."),
     core: int = typer.Option(0, help="k-core filter (0: off)."),
 ) -> None:
-    """Fit a model and write it, with its catalogue, to --out."""
+    """Fit a model and write it, with its catalogue, to --out.
+
+    Under ``torchrun --nproc-per-node N --no-python driftrec train ...`` the sequence
+    network trains across the N processes (DistributedDataParallel over gloo).
+    """
     if unknown_items not in ("error", "warn"):
         raise fail("--unknown-items must be 'error' or 'warn'")
     options = checked_model_config(read_config(config), model, config)
@@ -72,10 +77,12 @@ def train(
         raise fail(str(exc)) from None
     log.info("training %s on %s: %d users, %d items, %d events", estimator.name, dataset.name,
              dataset.n_users, dataset.n_items, len(dataset.events))
-    with measure() as usage:
+    with distributed.process_group() as (rank, n_processes), measure() as usage:
         estimator.fit(dataset)
+    if rank > 0:  # under torchrun every process holds the same model; rank 0 writes it
+        return
     save_bundle(estimator, dataset, out, fit_seconds=round(usage.seconds, 2),
-                peak_rss_mb=round(usage.peak_rss_mb, 1))
+                peak_rss_mb=round(usage.peak_rss_mb, 1), processes=n_processes)
     Console(stderr=True).print(f"trained {estimator.name} in {usage.seconds:.1f}s -> {out}")
 
 

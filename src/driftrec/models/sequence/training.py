@@ -9,6 +9,8 @@ Each batch is split into ``threads`` shards whose gradients are computed in para
 threads, one core each, and summed in shard order, each shard with its own seeded dropout
 stream. Speed against one batch on multi-threaded kernels: ``bench_training_threads.py``.
 An ensemble's members train in parallel threads, each with its share of the cores.
+Under ``torchrun`` the shards are processes instead (:mod:`.distributed`): the same
+shards and dropout streams, gradients summed by DistributedDataParallel.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from driftrec.data.dataset import Histories
 from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.evaluation import metrics
+from driftrec.models.sequence import distributed
 from driftrec.models.sequence.batching import length_batches, right_align
 from driftrec.models.sequence.config import SequenceConfig
 from driftrec.models.sequence.loss import softmax_cross_entropy
@@ -130,6 +133,17 @@ def random_windows(
     return out
 
 
+def shard_plan(batch: list[np.ndarray], n: int, max_len: int
+               ) -> tuple[list[list[np.ndarray]], np.ndarray]:
+    """The batch cut into at most ``n`` contiguous shards, and each shard's weight: its
+    share of the batch's target positions (so weighted shard losses add up to the batch's
+    mean loss)."""
+    n_shards = min(n, len(batch))
+    shards = [[batch[i] for i in part] for part in np.array_split(np.arange(len(batch)), n_shards)]
+    targets = np.asarray([sum(min(len(s) - 1, max_len) for s in shard) for shard in shards])
+    return shards, targets / targets.sum()
+
+
 def sharded_gradients(
     net: SequenceNet,
     batch: list[np.ndarray],
@@ -144,10 +158,7 @@ def sharded_gradients(
     share of target positions, is differentiated in its own thread with its own dropout
     stream, and the gradients are added in shard order, so results are reproducible.
     """
-    n_shards = min(len(generators), len(batch))
-    shards = [[batch[i] for i in part] for part in np.array_split(np.arange(len(batch)), n_shards)]
-    targets = np.asarray([sum(min(len(s) - 1, cfg.max_len) for s in shard) for shard in shards])
-    weights = targets / targets.sum()
+    shards, weights = shard_plan(batch, len(generators), cfg.max_len)
     params = [p for p in net.parameters() if p.requires_grad]
 
     def shard_gradient(k: int) -> tuple[float, tuple[torch.Tensor | None, ...]]:
@@ -156,14 +167,36 @@ def sharded_gradients(
             grads = torch.autograd.grad(loss * float(weights[k]), params, allow_unused=True)
         return float(loss.detach()) * float(weights[k]), grads
 
-    if pool is None or n_shards == 1:
-        results = [shard_gradient(k) for k in range(n_shards)]
+    if pool is None or len(shards) == 1:
+        results = [shard_gradient(k) for k in range(len(shards))]
     else:
-        results = list(pool.map(shard_gradient, range(n_shards)))
+        results = list(pool.map(shard_gradient, range(len(shards))))
     for i, param in enumerate(params):
         parts = [grads[i] for _, grads in results if grads[i] is not None]
         param.grad = functools.reduce(torch.add, parts) if parts else None
     return sum(loss for loss, _ in results)
+
+
+def process_shard_gradients(
+    model: torch.nn.parallel.DistributedDataParallel,
+    batch: list[np.ndarray],
+    cfg: SequenceConfig,
+    generator: torch.Generator,
+) -> float:
+    """:func:`sharded_gradients` with one shard per process: this process differentiates
+    its shard and DDP sums the shards' gradients into every process's ``grad``. Returns
+    this shard's weighted loss (the batch loss is the sum over processes)."""
+    rank, size = distributed.world()
+    shards, weights = shard_plan(batch, size, cfg.max_len)
+    if rank < len(shards):
+        shard, weight, source = shards[rank], float(weights[rank]), generator
+    else:  # fewer sequences than processes: join the sum with a zero gradient
+        shard, weight, source = shards[0], 0.0, torch.Generator().manual_seed(0)
+    model.zero_grad(set_to_none=True)
+    with random_source(source):
+        loss = model(shard)
+        (loss * (weight * size)).backward()  # DDP averages over processes: undo the 1/size
+    return float(loss.detach()) * weight
 
 
 @torch.no_grad()
@@ -181,6 +214,23 @@ def holdout_ndcg(net: SequenceNet | SequenceEnsemble, holdout: Holdout, max_len:
         ranks = metrics.target_ranks(scores.numpy(), holdout.targets[start : start + batch_size])
         total += float(metrics.ndcg_from_ranks(ranks, 10).sum())
     net.train()
+    return total / max(1, len(holdout.targets))
+
+
+def _shard_loss(net: SequenceNet, shard: list[np.ndarray], *, cfg: SequenceConfig,
+                softmax_items: torch.Tensor | None) -> torch.Tensor:
+    return sequence_loss(net, shard, cfg.max_len, cfg.bf16, softmax_items)
+
+
+def _validation_ndcg(net: SequenceNet, holdout: Holdout, max_len: int) -> float:
+    """:func:`holdout_ndcg`; across processes each ranks its slice of the users and the
+    sums are added, so every process sees the same figure."""
+    rank, size = distributed.world()
+    if size == 1:
+        return holdout_ndcg(net, holdout, max_len)
+    part = np.array_split(np.arange(len(holdout.targets)), size)[rank]
+    mine = Holdout([holdout.inputs[i] for i in part], holdout.targets[part])
+    total = distributed.all_sum([holdout_ndcg(net, mine, max_len) * len(part)])[0]
     return total / max(1, len(holdout.targets))
 
 
@@ -265,9 +315,21 @@ def train_network(
     schedule = lr_factor(cfg, total_steps=n_batches * cfg.max_epochs)
     budget_s = cfg.time_budget_min * 60
     step = 0
-    n_shards = training_threads(cfg)
-    generators = [torch.Generator().manual_seed(cfg.seed * 1_000 + k) for k in range(n_shards)]
-    pool = ThreadPoolExecutor(n_shards, initializer=torch.set_num_threads, initargs=(1,))
+    rank, n_processes = distributed.world()
+    across_processes = n_processes > 1
+    show_progress = show_progress and rank == 0
+    cleanup = contextlib.ExitStack()
+    if across_processes:  # one shard per process, summed by DDP
+        generators = [torch.Generator().manual_seed(cfg.seed * 1_000 + rank)]
+        shard_model = distributed.data_parallel(
+            net, functools.partial(_shard_loss, cfg=cfg, softmax_items=softmax_items))
+        stop = cleanup.enter_context(distributed.interrupt_flag())
+    else:
+        n_shards = training_threads(cfg)
+        generators = [torch.Generator().manual_seed(cfg.seed * 1_000 + k)
+                      for k in range(n_shards)]
+        pool = ThreadPoolExecutor(n_shards, initializer=torch.set_num_threads, initargs=(1,))
+        cleanup.callback(pool.shutdown, cancel_futures=True)
     report = TrainReport()
     best_state = copy.deepcopy(net.state_dict())
     best, bad_checks, stale_checks = -1.0, 0, 0
@@ -283,9 +345,12 @@ def train_network(
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
                 for batch_idx in length_batches(lengths, cfg.batch_size, rng):
-                    if stop is not None and stop.is_set():
-                        raise KeyboardInterrupt
+                    stopping = stop is not None and stop.is_set()
                     time_used = (time.perf_counter() - start) / budget_s if budget_s else 0.0
+                    if across_processes:  # every process stops at the same step
+                        stopping, time_used = distributed.all_max([stopping, time_used])
+                    if stopping:
+                        raise KeyboardInterrupt
                     if time_used >= 1.0 and losses:
                         # The rate has decayed to zero with the budget: stop mid-epoch.
                         out_of_time = True
@@ -295,13 +360,20 @@ def train_network(
                         batch = random_windows(batch, cfg.max_len + 1, rng)
                     for group in optimiser.param_groups:
                         group["lr"] = cfg.lr * schedule(step, time_used)
-                    loss = sharded_gradients(net, batch, cfg, softmax_items, generators, pool)
+                    if across_processes:
+                        loss = process_shard_gradients(shard_model, batch, cfg, generators[0])
+                    else:
+                        loss = sharded_gradients(net, batch, cfg, softmax_items, generators,
+                                                 pool)
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
                     step += 1
                     losses.append(loss)
                 report.epochs = epoch
-                entry = {"epoch": float(epoch), "loss": float(np.mean(losses)),
+                epoch_loss = float(np.sum(losses))
+                if across_processes:
+                    epoch_loss = distributed.all_sum([epoch_loss])[0]
+                entry = {"epoch": float(epoch), "loss": epoch_loss / max(1, len(losses)),
                          "seconds": time.perf_counter() - start}
                 status = f"loss {entry['loss']:.4f}"
                 elapsed_min = (time.perf_counter() - start) / 60
@@ -309,7 +381,7 @@ def train_network(
                     cfg.time_budget_min and elapsed_min >= cfg.time_budget_min)
                 last = out_of_time or epoch == cfg.max_epochs
                 if holdout is not None and (epoch % cfg.eval_every == 0 or epoch == 1 or last):
-                    ndcg = holdout_ndcg(net, holdout, cfg.max_len)
+                    ndcg = _validation_ndcg(net, holdout, cfg.max_len)
                     entry["valid_ndcg10"] = ndcg
                     if ndcg > best:
                         best, bad_checks, stale_checks = ndcg, 0, 0
@@ -336,7 +408,7 @@ def train_network(
         log.warning("%s: training interrupted after %d epochs; keeping the best weights",
                     label, report.epochs)
     finally:
-        pool.shutdown(cancel_futures=True)
+        cleanup.close()
     if holdout is None:
         best_state = copy.deepcopy(net.state_dict())
         report.best_epoch = report.epochs
@@ -358,6 +430,9 @@ def train_ensemble(
     its share of the training threads; Ctrl-C stops all of them, each keeping its best
     weights. Returns the ensemble's report (see :class:`TrainReport`)."""
     n = len(ensemble.members)
+    if distributed.world()[1] > 1:
+        raise ValueError("members > 1 cannot train across processes: train one network per "
+                         "run under torchrun, or run the ensemble in one process")
     member_threads = max(1, training_threads(cfg) // n)
     configs = [cfg.replace(seed=cfg.seed + m, threads=member_threads, members=1)
                for m in range(n)]
