@@ -79,8 +79,8 @@ class ShardLoss(nn.Module):
 
 def data_parallel(net: nn.Module, loss_fn) -> DistributedDataParallel:
     """``net``'s loss wrapped for gradient summation across the process group. Buffers (the
-    text embeddings) are identical everywhere and never change: not broadcast per step."""
-    return DistributedDataParallel(ShardLoss(net, loss_fn), broadcast_buffers=False)
+    text embeddings) never change in training: synced once at the start, not per step."""
+    return DistributedDataParallel(ShardLoss(net, loss_fn), forward_sync_buffers=False)
 
 
 def all_sum(values: list[float]) -> list[float]:
