@@ -38,7 +38,8 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Feedback loop", ("feedback-*",)),
     ("Fault drills", ("faults-*",)),
     ("Dashboard", ("dashboard-*",)),
-    ("Scaling: approximate retrieval, Ray, synthetic data", ("ann-*", "ray-*", "scaling-*")),
+    ("Scaling: approximate retrieval, Ray, synthetic data",
+     ("ann-*", "ray-*", "scaling-*", "text-retrieval-*")),
 )
 
 #: Commands of results files written before the scripts recorded ``command``, as quoted in

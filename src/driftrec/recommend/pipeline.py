@@ -12,7 +12,9 @@ One rule decides the order (documented in ``docs/service.md``):
   segment competing (source ``segment``), over the popularity prior
   (``0.5 * log(1 + events) / max``, source ``popularity``) for everyone else.
 
-Hidden items are never returned, seen items only when asked. With ``diversity > 0`` the top
+Text similarity is exact below ``ann_threshold`` catalogue items and retrieved from an
+approximate index past it (:mod:`driftrec.recommend.text_retrieval`). Hidden items are
+never returned, seen items only when asked. With ``diversity > 0`` the top
 candidates are re-ranked by MMR over item text vectors. Each item says which signal put it
 there (``source``) and, when asked, why in words (``reasons``).
 """
@@ -33,11 +35,13 @@ from driftrec.feedback.update import Weights
 from driftrec.models.base import Recommender
 from driftrec.models.fusion import FusedRecommender
 from driftrec.recommend import reasons as why
+from driftrec.recommend.ann import ANN_THRESHOLD
 from driftrec.recommend.context import ContextCache, UserContext, empty_context
 from driftrec.recommend.diversity import mmr
 from driftrec.recommend.models import LoadedModel, ModelHolder
 from driftrec.recommend.segment_index import SegmentIndex, Segments
 from driftrec.recommend.served_items import Catalogue
+from driftrec.recommend.text_retrieval import TextRetrieval
 from driftrec.store import Store, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,9 @@ POPULARITY_RECOUNT_S = 3600.0
 PROBABILITY_MODELS = ("fused",)
 QUERY_USER_WEIGHT = 0.25
 REASON_HISTORY = 30
+#: Past the retrieval threshold, new items are placed on the model's scale against the
+#: similarities of this many known items (evenly spaced rows) instead of all of them.
+QUANTILE_REFERENCE_ITEMS = 4096
 
 
 @dataclass
@@ -161,8 +168,8 @@ class RecommendationEngine:
     def __init__(self, store: Store, catalogue: Catalogue, models: ModelHolder, *,
                  history_length: int = 10_000, new_item_weight: float = 0.8,
                  popularity_ttl_s: float = 10.0,
-                 segments: SegmentIndex | None = None, context_cache_users: int = 4096
-                 ) -> None:
+                 segments: SegmentIndex | None = None, context_cache_users: int = 4096,
+                 ann_threshold: int = ANN_THRESHOLD) -> None:
         self.store = store
         self.catalogue = catalogue
         self.models = models
@@ -170,6 +177,7 @@ class RecommendationEngine:
         self.new_item_weight = new_item_weight
         self.popularity_ttl_s = popularity_ttl_s
         self.segments = segments
+        self.text = TextRetrieval(catalogue, ann_threshold)
         self.contexts = ContextCache(store, history_length, catalogue.dim, context_cache_users)
         self._no_history_scores: tuple[str, ModelScores | None] | None = None
         self._universe: _Universe | None = None
@@ -309,17 +317,21 @@ class RecommendationEngine:
         return segs, (segs.assign(ctx.vector) if segs is not None else -1)
 
     def _score(self, u: _Universe, ctx: UserContext, vecs: np.ndarray, has: np.ndarray,
-               query_vec: np.ndarray | None, seg_counts: dict[str, int] | None
+               query_vec: np.ndarray | None, seg_counts: dict[str, int] | None, pool: int
                ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and sources over the universe; ``pool``: how many items text retrieval
+        must return past the threshold (enough for the list after filters)."""
         n = len(u.ids)
         source = np.full(n, POPULARITY, dtype=np.int8)
         score = self.popularity_scores(u).copy()
         uvec = ctx.vector
         if query_vec is not None:
-            sim = vecs @ query_vec
+            sim = self.text.similarities(vecs, query_vec, pool)
             if uvec is not None:
-                sim = (1 - QUERY_USER_WEIGHT) * sim + QUERY_USER_WEIGHT * (vecs @ uvec)
-            score = np.where(has, np.clip(sim, 0.0, None), -np.inf)
+                rows = np.flatnonzero(np.isfinite(sim))
+                sim[rows] = ((1 - QUERY_USER_WEIGHT) * sim[rows]
+                             + QUERY_USER_WEIGHT * (vecs[rows] @ uvec))
+            score = np.where(has & np.isfinite(sim), np.clip(sim, 0.0, None), -np.inf)
             source[:] = QUERY
             return score, source
         loaded = self.models.current
@@ -328,9 +340,12 @@ class RecommendationEngine:
             online = self.online_weights
             weights = online.weights if online is not None and \
                 online.model_version == loaded.version else None
-            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec)
+            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec,
+                                       sample=self.text.approximate())
         if uvec is not None:
-            content = self.new_item_weight * np.clip(vecs @ uvec, 0.0, None)
+            # past the retrieval threshold, items outside the pool count as similarity 0
+            content = self.new_item_weight * np.clip(
+                self.text.similarities(vecs, uvec, pool), 0.0, None)
             score = np.where(has, content, score)
             source[has] = CONTENT
             if seg_counts:
@@ -343,7 +358,7 @@ class RecommendationEngine:
 
     @staticmethod
     def _model_ranking(u: _Universe, model_part: np.ndarray, vecs: np.ndarray,
-                       has: np.ndarray, uvec: np.ndarray | None
+                       has: np.ndarray, uvec: np.ndarray | None, *, sample: bool = False
                        ) -> tuple[np.ndarray, np.ndarray]:
         """The served order when the model can place the user: the model's own scores.
 
@@ -352,7 +367,8 @@ class RecommendationEngine:
         interest: a new item as close to the user as the known item ranked r-th by
         similarity takes the score of the model's r-th best item (quantile matching). So a
         new item competes on the model's scale without overriding it; with no interest
-        vector it gets the model's lowest score.
+        vector it gets the model's lowest score. With ``sample`` (a catalogue past the
+        retrieval threshold) the similarity ranks are taken among evenly spaced known items.
         """
         known = u.model_col >= 0
         score = np.empty(len(u.ids), dtype=np.float64)
@@ -364,9 +380,15 @@ class RecommendationEngine:
             known_scores = np.sort(score[known][np.isfinite(score[known])])
             ref = known & has
             if uvec is not None and ref.any() and len(known_scores):
-                sims = vecs @ uvec
-                ref_sims = np.sort(sims[ref])
-                q = np.searchsorted(ref_sims, sims[new], side="right") / len(ref_sims)
+                if sample:
+                    ref_rows = np.flatnonzero(ref)
+                    ref_rows = ref_rows[np.linspace(0, len(ref_rows) - 1, min(
+                        len(ref_rows), QUANTILE_REFERENCE_ITEMS)).astype(np.int64)]
+                    ref_sims, new_sims = np.sort(vecs[ref_rows] @ uvec), vecs[new] @ uvec
+                else:
+                    sims = vecs @ uvec
+                    ref_sims, new_sims = np.sort(sims[ref]), sims[new]
+                q = np.searchsorted(ref_sims, new_sims, side="right") / len(ref_sims)
                 idx = np.clip(np.round(q * (len(known_scores) - 1)).astype(np.int64), 0,
                               len(known_scores) - 1)
                 score[new] = known_scores[idx]
@@ -390,7 +412,8 @@ class RecommendationEngine:
         segs, seg_id = self.segment_of(ctx)
         seg_counts = segs.item_counts[seg_id] if segs is not None and seg_id >= 0 else None
         segment = segs.labels[seg_id] if segs is not None and seg_id >= 0 else None
-        score, source = self._score(u, ctx, vecs, has, query_vec, seg_counts)
+        retrieve = max(10 * k, 200) + len(ctx.seen)
+        score, source = self._score(u, ctx, vecs, has, query_vec, seg_counts, retrieve)
         score = np.where(hidden, -np.inf, score)
         if exclude_seen and user_key:
             rows = [u.pos[i] for i in ctx.seen if i in u.pos]
@@ -444,7 +467,9 @@ class RecommendationEngine:
         vec = cat.vector(item_id)
         if vec is None:
             return []
-        sims = np.where(cat.has_vector & ~cat.hidden, cat.vectors @ vec, -np.inf)
+        n = len(cat)
+        sims = self.text.similarities(cat.vectors[:n], vec, max(10 * k, 200))
+        sims = np.where(cat.has_vector[:n] & ~cat.hidden[:n], sims, -np.inf)
         sims[cat.pos[item_id]] = -np.inf
         valid = np.flatnonzero(np.isfinite(sims))
         order = valid[np.lexsort((valid, -sims[valid]))][:k]

@@ -33,6 +33,9 @@ class Catalogue:
     hidden: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     has_vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    #: The catalogue sequence number of the write that last set each row's vector (what a
+    #: retrieval index has to add since its last look).
+    vector_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,12 +68,16 @@ class Catalogue:
             self.hidden = np.concatenate([self.hidden, np.zeros(grow, dtype=bool)])
             self.has_vector = np.concatenate([self.has_vector, np.zeros(grow, dtype=bool)])
             self.vectors = np.vstack([self.vectors, np.zeros((grow, self.dim), np.float32)])
+            self.vector_seq = np.concatenate([self.vector_seq, np.zeros(grow, dtype=np.int64)])
         for r in records:
             i = self.pos[r.item_id]
             self.titles[i] = r.title or r.item_id
             self.attributes[i] = r.attributes
             self.hidden[i] = r.hidden
             vec = from_bytes(r.embedding, self.dim)
+            if vec is not None and not (self.has_vector[i] and np.array_equal(vec,
+                                                                              self.vectors[i])):
+                self.vector_seq[i] = r.seq
             self.has_vector[i] = vec is not None
             self.vectors[i] = vec if vec is not None else 0.0
             self.seq = max(self.seq, r.seq)
