@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[service,dev,ann]'
+	$(BIN)/python -m pip install --quiet -e '.[service,dev,ann,ray]'
 	touch $(STAMP)
 
 # Fetch ML-1M, train the default model within BUDGET, evaluate it beside the baselines,

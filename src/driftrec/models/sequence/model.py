@@ -123,7 +123,8 @@ class SequenceRecommender(Recommender):
     def score(self, histories: Histories, batch_size: int = 512) -> np.ndarray:
         """Scores over the catalogue from the last ``max_len`` known items of each history."""
         net = self._require_net()
-        net.eval()
+        if net.training:  # walking every module costs about 0.5 ms a call while serving
+            net.eval()
         out = np.empty((len(histories), self.n_items), dtype=np.float32)
         for start in range(0, len(histories), batch_size):
             chunk = [
