@@ -10,6 +10,8 @@ reads of several statements that must agree pass ``execution_options(snapshot=Tr
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -58,6 +60,22 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _set_wal(cur) -> None:
+    """Switch the database to write-ahead logging. On a fresh file two processes may switch
+    at the same moment; SQLite then answers one of them "database is locked" at once (the
+    switch needs an exclusive lock and the busy handler is skipped to avoid a deadlock), so
+    the loser retries until the other's switch is done or the busy timeout has passed."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if not database or database == ":memory:":
         raise StoreConfigError("DATABASE_URL must name a SQLite file (in-memory is not durable)")
@@ -70,7 +88,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
