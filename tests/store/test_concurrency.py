@@ -80,9 +80,9 @@ engine.dispose()
 
 
 def test_processes_migrating_a_fresh_database_at_once(store_url):
-    """All finish at the latest version; each migration is applied exactly once. (Four
-    processes: with two, SQLite's refusal of a simultaneous switch to WAL showed up in
-    about one run in twenty; with four, in one in three before it was retried.)"""
+    """All finish at the latest version; each migration is applied exactly once. Four
+    processes, because SQLite refuses all but one simultaneous switch of a fresh file to
+    WAL: before that refusal was retried, four processes failed 3 rounds of 8 here."""
     start = time.time() + 4  # after both interpreters have imported driftrec
     procs = [subprocess.Popen([sys.executable, "-c", MIGRATE, store_url, str(start)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
