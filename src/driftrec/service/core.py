@@ -111,7 +111,6 @@ class ServiceCore:
             popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments,
             context_cache_users=settings.context_cache_users,
             ann_threshold=settings.ann_threshold)
-        self.engine.text.warm()  # past the threshold: build the index before serving
         self.writer = GroupCommitter(self.store, self.state_updater, on_written=self._written)
         self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
         if settings.feedback.explore_slots:
