@@ -6,8 +6,9 @@ events in time are later events), the first ``--events`` later events (users see
 the cut) are replayed in time order through the serving code, each one predicted (HR@10,
 NDCG@10, seen items excluded) before it is ingested, and the served lists are labelled
 (the event's item positive, the other shown items negative) for the online update.
-Scenarios: ``plain`` (the real later events) and ``drift`` (simulated: half of the later
-events' items replaced by recently popular ones, see ``popularity_drift``). Variants: the
+Scenarios: ``plain`` (the real later events) and ``drift`` (simulated: with probability
+``--drift-share`` a later event's item becomes the user's unseen candidate that the
+``--drift-signal`` signal ranks first, see ``SignalDrift``). Variants: the
 weights ``frozen``, learnt ``online``, ``refit`` on the frozen run's labels, and ``explore``
 (online with ``feedback.explore_slots = 1``: what the exploration slot costs in HR@10).
 
@@ -35,7 +36,7 @@ from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import EVENT_COLUMNS, TIMESTAMP, USER_ID
 from driftrec.data.splits import temporal_split
 from driftrec.evaluation import report
-from driftrec.evaluation.feedback_replay import popularity_drift, refit_weights, replay
+from driftrec.evaluation.feedback_replay import SignalDrift, refit_weights, replay
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.service.app import limit_compute_threads
@@ -69,6 +70,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4000, help="later events replayed")
     parser.add_argument("--batch", type=int, default=50, help="events per online update")
     parser.add_argument("--drift-share", type=float, default=0.5)
+    parser.add_argument("--drift-signal", default="popularity",
+                        help="the fused signal the simulated drift follows")
     parser.add_argument("--encoder", default="minilm")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -89,30 +92,30 @@ def main() -> None:
     model = create_model("default", **config).fit(split.train)
     fit_s = time.perf_counter() - t0
     bundle = save_bundle(model, split.train, work / "model")
-    scenarios = {"plain": later,
-                 "drift (simulated)": popularity_drift(later, args.drift_share)}
+    scenarios = {"plain": None,
+                 "drift (simulated)": SignalDrift(args.drift_signal, args.drift_share)}
     rows = []
-    for scenario, events in scenarios.items():
+    for scenario, drift in scenarios.items():
         frozen_rows = None
         for variant in ("frozen", "online", "refit", "explore"):
             core = fresh_core(work, bundle, history, f"{scenario[:5]}-{variant}", args.encoder,
                               explore_slots=int(variant == "explore"))
             try:
                 fixed = refit_weights(frozen_rows) if variant == "refit" else None
-                result = replay(core, events, variant,
+                result = replay(core, later, variant,
                                 online=variant in ("online", "explore"),
-                                fixed=fixed, batch=args.batch)
+                                fixed=fixed, batch=args.batch, drift=drift)
             finally:
                 core.close()
             if variant == "frozen":
                 frozen_rows = result.rows
             row = {"scenario": scenario, **result.summary(), "variant": variant,
-                   "weights": result.weights}
+                   "drifted": result.drifted, "weights": result.weights}
             rows.append(row)
             log.info("%s / %s: HR@10 %.4f NDCG@10 %.4f (%d updates, %d rollbacks)", scenario,
                      variant, row["HR@10"], row["NDCG@10"], row["updates"], row["rollbacks"])
-    columns = ["scenario", "variant", "events", "HR@10", "HR@10_se", "NDCG@10", "NDCG@10_se",
-               "updates", "rollbacks", "update_us_per_row"]
+    columns = ["scenario", "variant", "events", "drifted", "HR@10", "HR@10_se", "NDCG@10",
+               "NDCG@10_se", "updates", "rollbacks", "update_us_per_row"]
     title = (f"Feedback replay on {args.dataset}: fusion weights frozen, online, refitted; "
              "online with an exploration slot")
     report.print_table(rows, columns, title)
@@ -122,7 +125,8 @@ def main() -> None:
                              "events after the validation cut are the later events)",
                              "events": len(later), "users": len(users), "k": 10,
                              "seen_excluded": True, "batch": args.batch,
-                             "drift_share": args.drift_share, "fit_s": round(fit_s, 1),
+                             "drift_share": args.drift_share,
+                             "drift_signal": args.drift_signal, "fit_s": round(fit_s, 1),
                              "model_config": config, "encoder": args.encoder,
                              "command": COMMAND})
 

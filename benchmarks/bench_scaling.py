@@ -1,16 +1,20 @@
 """Stage times for a synthetic dataset end to end, each stage the real command line.
 
 1. ``driftrec data synth``: generate events and items (Parquet);
-2. ``driftrec train --model itemknn``: read, clean, index and fit;
-3. ``driftrec import --model-dir``: check the file, store every event in SQLite and build
-   every user's interest state with the live update function, over the trained model's
-   catalogue (item text vectors from the ``hashing`` encoder, so no language model time).
+2. ``driftrec train --model itemknn`` (``--model``): read, clean, index and fit;
+3. ``driftrec import --model-dir``: check the file, store every event in SQLite (or the
+   fresh database ``--db`` names) and build every user's interest state with the live
+   update function, over the trained model's catalogue (item text vectors from the
+   ``hashing`` encoder, so no language model time).
 
 Each stage runs as its own process; wall seconds and the process's peak memory (RSS,
 sampled every 50 ms) are recorded. ``WORK`` in the recorded commands is the working folder.
 
     .venv/bin/python benchmarks/bench_scaling.py [--events 1000000] [--users 50000]
-        [--items 20000] [--workdir DIR]
+        [--items 20000] [--workdir DIR] [--model pop] [--db postgresql+psycopg://...]
+
+Item-kNN holds dense item-item matrices (6.7 GB at 20,000 items): past that, ``--model
+pop`` gives the import its catalogue without them.
 """
 
 from __future__ import annotations
@@ -65,6 +69,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="itemknn",
+                        help="model trained in stage 2 (its catalogue is imported)")
+    parser.add_argument("--db", default=None,
+                        help="database of the import, empty (default: SQLite in WORK)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the files here (default: a temporary folder)")
     harness.add_common_args(parser, tag="suffix of the results files", out=True)
@@ -78,16 +86,18 @@ def main() -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+    db_url = args.db or f"sqlite:///{db}"
+    backend = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
     stages = [
         ("generate", ["data", "synth", "--users", str(args.users), "--items",
                       str(args.items), "--events", str(args.events), "--seed",
                       str(args.seed), "--out", str(data)]),
-        ("train itemknn", ["train", "--events", str(data / "events.parquet"), "--items",
-                           str(data / "items.parquet"), "--model", "itemknn", "--out",
-                           str(model)]),
-        ("import into SQLite", ["import", "--events", str(data / "events.parquet"), "--db",
-                                f"sqlite:///{db}", "--model-dir", str(model), "--encoder",
-                                "hashing"]),
+        (f"train {args.model}", ["train", "--events", str(data / "events.parquet"),
+                                 "--items", str(data / "items.parquet"), "--model",
+                                 args.model, "--out", str(model)]),
+        (f"import into {backend}", ["import", "--events", str(data / "events.parquet"),
+                                    "--db", db_url, "--model-dir", str(model), "--encoder",
+                                    "hashing"]),
     ]
     rows = []
     for name, argv in stages:
@@ -106,7 +116,8 @@ def main() -> None:
         title=f"Stage times for {args.events:,} synthetic events "
               f"({args.users:,} users, {args.items:,} items)",
         protocol={"events": args.events, "users": args.users, "items": args.items,
-                  "seed": args.seed, "cpus": os.cpu_count(),
+                  "seed": args.seed, "model": args.model, "database": backend,
+                  "cpus": os.cpu_count(),
                   "load_average_1m_at_end": os.getloadavg()[0]})
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from service_helpers import make_settings_for
 
-from driftrec.evaluation.feedback_replay import popularity_drift, refit_weights, replay
+from driftrec.evaluation.feedback_replay import SignalDrift, refit_weights, replay
 from driftrec.service.core import ServiceCore
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,38 @@ def test_frozen_online_and_refit_replays(fused_dir, tmp_path):
         assert 0 <= r.summary()["HR@10"] <= 1
 
 
-def test_the_simulated_drift_moves_items_towards_recent_favourites():
-    events = later_events(200)
-    drifted = popularity_drift(events, share=1.0, window=50, top=3)
-    assert drifted["item_id"].nunique() < events["item_id"].nunique()
-    assert (drifted["user_id"] == events["user_id"]).all()
+def test_the_simulated_drift_makes_users_follow_one_signal(fused_dir, tmp_path):
+    """With share 1 every replayed event of a user the main weights serve (histories of 20+
+    events; shorter ones have their own weights, not learned online) becomes the user's
+    unseen candidate that the followed signal ranks first; every variant replays the same
+    events."""
+    events = later_events(20)
+    stored, drifted = {}, {}
+    for variant in ("frozen", "online"):
+        core = ServiceCore(make_settings_for(f"sqlite:///{tmp_path / variant}.db", fused_dir))
+        try:
+            result = replay(core, events, variant, online=variant == "online", batch=5,
+                            progress=False, drift=SignalDrift("popularity", share=1.0))
+            stored[variant] = {e.timestamp: e.item_id for u in set(events.user_id)
+                               for e in core.store.user_events(core.store.user_key(u))
+                               if e.timestamp >= 5000}
+            popularity = core.models.current.train_counts
+        finally:
+            core.close()
+        drifted[variant] = result.drifted
+    assert drifted["frozen"] == drifted["online"] > 0
+    assert stored["frozen"] == stored["online"]
+    changed = [stored["frozen"][t] for t, item in zip(events.timestamp, events.item_id,
+                                                       strict=True) if stored["frozen"][t] != item]
+    assert 0 < len(changed) <= drifted["frozen"]
+    # popularity is the followed signal: the items users moved to are popular ones
+    assert np.mean([popularity.get(i, 0) for i in changed]) > np.median(list(popularity.values()))
+    core = ServiceCore(make_settings_for(f"sqlite:///{tmp_path / 'other'}.db", fused_dir))
+    try:
+        with pytest.raises(ValueError, match="not one of the model's signals"):
+            replay(core, events, "frozen", progress=False, drift=SignalDrift("charisma", 1.0))
+    finally:
+        core.close()
 
 
 def test_a_replay_with_an_exploration_slot_counts_what_it_showed(fused_dir, tmp_path):

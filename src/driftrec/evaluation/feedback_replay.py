@@ -13,6 +13,11 @@ Protocol (prequential, one pass in time order):
    from the labelled rows and the engine serves the new weights;
 4. the event is ingested (``ServiceCore.ingest``), so the user's interest moves as live.
 
+A drift scenario (:class:`SignalDrift`, simulated and labelled so) replaces part of the
+later events' items by the user's unseen candidate that one of the model's own signals
+ranks first: behaviour leans on that signal far more than before the cut, a change that
+the fusion weights can express, so a frozen W falls behind and a refitted W shows how far.
+
 Variants: ``frozen`` (the offline weights throughout), ``online`` (the loop above), and
 ``refit`` (weights refitted by logistic regression on all the rows the frozen run labelled,
 then fixed: an upper reference that has seen the future). A service with an exploration
@@ -42,6 +47,19 @@ from driftrec.store import NewEvent
 from driftrec.store import feedback as fb
 
 
+@dataclass(frozen=True)
+class SignalDrift:
+    """A simulated shift (clearly not real data): with probability ``share`` a later
+    event's item is replaced by the user's unseen candidate with the highest ``signal``
+    (a fused signal, e.g. ``popularity``) at that moment. The draws come from ``seed``
+    and the candidates' signals do not depend on the weights served, so every variant
+    replays the same events."""
+
+    signal: str
+    share: float
+    seed: int = 0
+
+
 @dataclass
 class ReplayResult:
     variant: str
@@ -53,6 +71,8 @@ class ReplayResult:
     update_us_per_row: float = float("nan")
     weights: dict[str, float] = field(default_factory=dict)
     rows: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    #: Events whose item the drift replaced.
+    drifted: int = 0
 
     def summary(self) -> dict[str, float | int | str]:
         n = max(len(self.hits), 1)
@@ -66,16 +86,23 @@ class ReplayResult:
 
 def replay(core: ServiceCore, later: pd.DataFrame, variant: str, *, online: bool = False,
            config: FeedbackConfig | None = None, fixed: Weights | None = None,
-           batch: int = 50, k: int = 10, progress: bool = True) -> ReplayResult:
+           batch: int = 50, k: int = 10, progress: bool = True,
+           drift: SignalDrift | None = None) -> ReplayResult:
     """Replay ``later`` (time-ordered events) through ``core`` (see module docstring):
     ``online`` learns the weights as it goes, ``fixed`` serves given weights throughout,
-    neither serves the model's offline weights."""
+    neither serves the model's offline weights; ``drift`` shifts the events as it goes."""
     config = config or FeedbackConfig()
     loaded = core.models.current
     offline = offline_weights(loaded.model) if loaded is not None else None
     if offline is None:
         raise ValueError("the feedback replay needs the fused model")
     signals = list(loaded.model.signals)
+    if drift is not None and drift.signal not in signals:
+        raise ValueError(f"drift signal {drift.signal!r} is not one of the model's signals "
+                         f"({', '.join(signals)})")
+    rng = np.random.default_rng(drift.seed if drift is not None else 0)
+    item_of_column = {col: item for item, col in loaded.item_pos.items()}
+    drifted = 0
     current = fixed if fixed is not None else offline
     core.engine.online_weights = (OnlineWeights(loaded.version, 1, fixed)
                                   if fixed is not None else None)
@@ -92,7 +119,13 @@ def replay(core: ServiceCore, later: pd.DataFrame, variant: str, *, online: bool
         task = bar.add_task(f"replay ({variant})", total=len(later))
         for n, ev in enumerate(later.itertuples(index=False)):
             user, item = str(getattr(ev, USER_ID)), str(getattr(ev, ITEM_ID))
-            recs = core.engine.recommend(core.store.user_key(user), k, explain=False)
+            key = core.store.user_key(user)
+            recs = core.engine.recommend(key, k, explain=False)
+            if drift is not None and rng.random() < drift.share:
+                followed = _signal_favourite(core, key, signals.index(drift.signal),
+                                             item_of_column)
+                if followed is not None:
+                    item, drifted = followed, drifted + 1
             shown = [r.item_id for r in recs]
             if item in shown:
                 rank = shown.index(item)
@@ -129,7 +162,23 @@ def replay(core: ServiceCore, later: pd.DataFrame, variant: str, *, online: bool
     named["bias"] = float(current.intercept)
     return ReplayResult(variant, len(later), hits, gains, updates, rollbacks,
                         1e6 * update_s / update_rows if update_rows else float("nan"), named,
-                        (np.asarray(xs), np.asarray(ys)))
+                        (np.asarray(xs), np.asarray(ys)), drifted)
+
+
+def _signal_favourite(core: ServiceCore, user_key: str, column: int,
+                      item_of_column: dict[int, str]) -> str | None:
+    """The user's unseen candidate with the highest value of one fused signal (the
+    model's view of the user as just served), or None when the model has no candidates."""
+    loaded = core.models.current
+    ctx = core.engine.user_context(user_key)
+    scores = ctx.model_scores.get(loaded.version) if loaded is not None else None
+    if scores is None or scores.candidates is None or scores.features is None:
+        return None
+    for row in np.argsort(-scores.features[:, column], kind="stable"):
+        item = item_of_column.get(int(scores.candidates[row]))
+        if item is not None and item not in ctx.seen:
+            return item
+    return None
 
 
 def refit_weights(rows: tuple[np.ndarray, np.ndarray], c: float = 1.0) -> Weights:
@@ -137,23 +186,3 @@ def refit_weights(rows: tuple[np.ndarray, np.ndarray], c: float = 1.0) -> Weight
     x, y = rows
     lr = LogisticRegression(C=c, max_iter=1000).fit(x, y)
     return Weights(lr.coef_[0].astype(np.float64), float(lr.intercept_[0]), 0)
-
-
-def popularity_drift(later: pd.DataFrame, share: float, *, window: int = 2000, top: int = 50,
-                     seed: int = 0) -> pd.DataFrame:
-    """A simulated shift (clearly not real data): each later event's item is, with
-    probability ``share``, replaced by an item drawn from the ``top`` items of the previous
-    ``window`` replayed events in proportion to their counts, so users follow recently
-    popular items far more than before the cut."""
-    rng = np.random.default_rng(seed)
-    items = later[ITEM_ID].astype(str).to_numpy().copy()
-    recent: list[str] = []
-    for n in range(len(items)):
-        if recent and rng.random() < share:
-            ids, counts = np.unique(recent[-window:], return_counts=True)
-            order = np.argsort(-counts, kind="stable")[:top]
-            items[n] = ids[order][rng.choice(len(order), p=counts[order] / counts[order].sum())]
-        recent.append(items[n])
-    out = later.copy()
-    out[ITEM_ID] = items
-    return out
