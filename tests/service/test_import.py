@@ -109,6 +109,21 @@ def test_import_gives_what_posting_the_events_one_by_one_gives(make_client, post
     assert client.get("/v1/users/u1/recommendations").status_code == 200
 
 
+def test_an_import_keeps_no_user_states_in_memory(make_client, tmp_path, monkeypatch):
+    """The importer's updater writes every user's state and keeps none of them: a file of
+    a million users must not hold a million states (a live commit's updater keeps the
+    states of its few users for the in-memory contexts)."""
+    core = make_client().app.state.core
+    made = []
+    real = core.state_updater
+    monkeypatch.setattr(core, "state_updater",
+                        lambda vecs, **kw: made.append(real(vecs, **kw)) or made[-1])
+    summary = import_events(core, write_csv(tmp_path / "events.csv"))
+    assert summary.users == 3 and len(made) == 1
+    assert made[0].states == {}
+    assert core.state_updater is not real and real({}).keep  # the live default keeps
+
+
 def test_reimporting_a_file_with_event_ids_adds_nothing(make_client, tmp_path):
     client = make_client()
     path = tmp_path / "events.jsonl"
@@ -160,8 +175,8 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(make_client, post
     path = write_csv(tmp_path / "events.csv", EVENTS.drop(columns=["event_id"]))
     real, calls = core.state_updater, []
 
-    def interrupted_on_second_user(text_vectors):
-        update = real(text_vectors)
+    def interrupted_on_second_user(text_vectors, **options):
+        update = real(text_vectors, **options)
 
         def wrapped(*args):
             calls.append(1)

@@ -70,19 +70,24 @@ def item_row(item: ItemWrite | ItemRecord) -> dict[str, Any]:
 
 class InterestUpdater:
     """A :data:`StateUpdater`: moves a user's stored interest state by new events with
-    ``config``; keeps the state it returned for each user (``states``)."""
+    ``config``. With ``keep`` it keeps the state it returned for each user (``states``, for
+    the in-memory contexts after a commit); a bulk import, which writes a million users
+    through one updater, keeps nothing."""
 
     def __init__(self, catalogue: Catalogue, text_vectors: Mapping[str, np.ndarray],
-                 config: InterestConfig) -> None:
+                 config: InterestConfig, *, keep: bool = True) -> None:
         self.catalogue = catalogue
         self.text_vectors = text_vectors
         self.config = config
+        self.keep = keep
         self.states: dict[str, dict[str, Any]] = {}
 
     def __call__(self, user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
         state = load_state(data, user_key, self.catalogue.dim)
         apply_events(state, new, self.catalogue, self.text_vectors, self.config)
-        out = self.states[user_key] = state.to_dict(arrays=STORED_VECTOR_DTYPE)
+        out = state.to_dict(arrays=STORED_VECTOR_DTYPE)
+        if self.keep:
+            self.states[user_key] = out
         return out
 
 
@@ -319,10 +324,12 @@ class ServiceCore:
         vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
         return self.writer.submit(events, vecs)
 
-    def state_updater(self, text_vectors: Mapping[str, np.ndarray]) -> InterestUpdater:
+    def state_updater(self, text_vectors: Mapping[str, np.ndarray], *, keep: bool = True
+                      ) -> InterestUpdater:
         """The function that moves a user's stored interest state by new events, with the
-        served model's interest config (the same one bulk import uses)."""
-        return InterestUpdater(self.catalogue, text_vectors, self.interest_config)
+        served model's interest config (the same one bulk import uses; it passes
+        ``keep=False``)."""
+        return InterestUpdater(self.catalogue, text_vectors, self.interest_config, keep=keep)
 
     def _written(self, written: dict[str, UserWrite], updater: StateUpdater) -> None:
         """After an event commit: bring this process's in-memory contexts of the users

@@ -328,8 +328,9 @@ def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BA
              frame[USER_ID].nunique(), summary.read_seconds)
 
     # the live path's updater (load_state, apply_events, the served interest config),
-    # called once per user with all of the user's imported events
-    update = core.state_updater(vecs)
+    # called once per user with all of the user's imported events; it keeps no states
+    # (memory stays flat however many users the file holds)
+    update = core.state_updater(vecs, keep=False)
 
     def on_batch(counts: ImportCounts) -> None:
         summary.counts = ImportCounts(**asdict(counts))
