@@ -194,6 +194,14 @@ class RecommendationEngine:
         self.explorer: Explorer | None = None
 
     # -- shared state ---------------------------------------------------------------
+    def warm(self) -> None:
+        """Do now what the first request would otherwise wait for: the universe of items,
+        the text index past ``ann_threshold`` and the popularity counts (a count over every
+        stored event: seconds at ten million events)."""
+        self.universe()
+        self.text.warm()
+        self.popularity()
+
     def universe(self) -> _Universe:
         loaded = self.models.current
         key = (loaded.version if loaded else None, self.catalogue.seq, len(self.catalogue))

@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, encoder: TextEncoder | None 
     """Build the service; opens the database (migrating it) and loads the model now."""
     settings = settings or load_settings()
     core = ServiceCore(settings, encoder=encoder)
-    core.engine.text.warm()  # past ann_threshold: the index is built before any request
+    core.engine.warm()  # what the first request would wait for (text index, popularity)
     if not settings.auth_enabled:
         log.warning("no API keys configured: the API is open to anyone who can reach it; "
                     "serve on localhost only or set DRIFTREC_API_KEYS_READ/_ADMIN")
