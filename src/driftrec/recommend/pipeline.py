@@ -201,6 +201,7 @@ class RecommendationEngine:
         self.universe()
         self.text.warm()
         self.popularity()
+        self._pop = (-np.inf, self._pop[1])  # the first request adds the events since: cheap
 
     def universe(self) -> _Universe:
         loaded = self.models.current
