@@ -39,7 +39,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Fault drills", ("faults-*",)),
     ("Dashboard", ("dashboard-*",)),
     ("Scaling: approximate retrieval, Ray, synthetic data",
-     ("ann-*", "ray-*", "scaling-*", "text-retrieval-*")),
+     ("ann-*", "ray-*", "scaling-*", "scale-serving-*", "text-retrieval-*")),
 )
 
 #: Commands of results files written before the scripts recorded ``command``, as quoted in
