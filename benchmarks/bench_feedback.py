@@ -15,7 +15,11 @@ weights ``frozen``, learnt ``online``, ``refit`` on the frozen run's labels, and
     .venv/bin/python benchmarks/bench_feedback.py --dataset ml-1m \\
         [--config benchmarks/configs/served-ml-1m.toml] [--events 4000]
 
-Writes ``benchmarks/results/feedback-<dataset>.{json,md}``.
+Writes ``benchmarks/results/feedback-<dataset>.{json,md}`` (``-TAG`` with ``--tag``).
+For a sensitivity study of the online step, ``--update lr=0.5`` (any field of
+``feedback.UpdateConfig``, repeatable) changes its settings, ``--keep-model DIR`` keeps
+the trained bundle there and reuses it when it exists, and ``--variants`` picks variants
+(``refit`` needs ``frozen``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from driftrec.data.schema import EVENT_COLUMNS, TIMESTAMP, USER_ID
 from driftrec.data.splits import temporal_split
 from driftrec.evaluation import report
 from driftrec.evaluation.feedback_replay import SignalDrift, refit_weights, replay
+from driftrec.feedback.config import FeedbackConfig
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.service.app import limit_compute_threads
@@ -47,6 +52,7 @@ from driftrec.service.importer import import_events
 COMMAND = harness.command()
 RESULTS = harness.RESULTS
 log = logging.getLogger("bench_feedback")
+VARIANTS = ("frozen", "online", "refit", "explore")
 
 
 def fresh_core(work: Path, bundle: Path, history: pd.DataFrame, name: str,
@@ -73,6 +79,12 @@ def main() -> None:
     parser.add_argument("--drift-signal", default="popularity",
                         help="the fused signal the simulated drift follows")
     parser.add_argument("--encoder", default="minilm")
+    parser.add_argument("--update", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the online step (feedback.UpdateConfig)")
+    parser.add_argument("--keep-model", type=Path, default=None,
+                        help="keep the trained bundle here; reuse it if it exists")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -87,24 +99,32 @@ def main() -> None:
     history = split.train.events
     history = history[history[USER_ID].isin(users)][list(EVENT_COLUMNS)]
     work = Path(tempfile.mkdtemp(prefix="driftrec-feedback-"))
-    log.info("training the fused model on %d events before the cut", len(split.train.events))
-    t0 = time.perf_counter()
-    model = create_model("default", **config).fit(split.train)
-    fit_s = time.perf_counter() - t0
-    bundle = save_bundle(model, split.train, work / "model")
+    update = FeedbackConfig(**dict(u.split("=", 1) for u in args.update))
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not set(variants) <= set(VARIANTS) or ("refit" in variants and "frozen" not in variants):
+        parser.error(f"--variants: a subset of {', '.join(VARIANTS)}; refit needs frozen")
+    bundle = args.keep_model or work / "model"
+    fit_s = float("nan")
+    if not (bundle / "bundle.json").exists():
+        log.info("training the fused model on %d events before the cut",
+                 len(split.train.events))
+        t0 = time.perf_counter()
+        model = create_model("default", **config).fit(split.train)
+        fit_s = time.perf_counter() - t0
+        save_bundle(model, split.train, bundle)
     scenarios = {"plain": None,
                  "drift (simulated)": SignalDrift(args.drift_signal, args.drift_share)}
     rows = []
     for scenario, drift in scenarios.items():
         frozen_rows = None
-        for variant in ("frozen", "online", "refit", "explore"):
+        for variant in [v for v in VARIANTS if v in variants]:
             core = fresh_core(work, bundle, history, f"{scenario[:5]}-{variant}", args.encoder,
                               explore_slots=int(variant == "explore"))
             try:
                 fixed = refit_weights(frozen_rows) if variant == "refit" else None
                 result = replay(core, later, variant,
                                 online=variant in ("online", "explore"),
-                                fixed=fixed, batch=args.batch, drift=drift)
+                                fixed=fixed, batch=args.batch, drift=drift, config=update)
             finally:
                 core.close()
             if variant == "frozen":
@@ -119,7 +139,8 @@ def main() -> None:
     title = (f"Feedback replay on {args.dataset}: fusion weights frozen, online, refitted; "
              "online with an exploration slot")
     report.print_table(rows, columns, title)
-    report.write_results(rows, columns, args.out, f"feedback-{args.dataset}", title=title,
+    stem = f"feedback-{args.dataset}" + (f"-{args.tag}" if args.tag else "")
+    report.write_results(rows, columns, args.out, stem, title=title,
                          protocol={
                              "dataset": args.dataset, "split": "temporal_split (valid+test "
                              "events after the validation cut are the later events)",
@@ -128,6 +149,8 @@ def main() -> None:
                              "drift_share": args.drift_share,
                              "drift_signal": args.drift_signal, "fit_s": round(fit_s, 1),
                              "model_config": config, "encoder": args.encoder,
+                             "update": {k: getattr(update, k)
+                                        for k in ("lr", "decay_updates", "l2", "max_step")},
                              "command": COMMAND})
 
 
