@@ -11,10 +11,13 @@ class UpdateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(0.05, gt=0, description="learning rate of the first update")
+    # Chosen on the feedback replay's validation-period events (docs/feedback.md): the
+    # mean gradient of rows that are ~98% negatives is small, so the rate is large and the
+    # step cap and the rollback check are what keep W in bounds.
+    lr: float = Field(5.0, gt=0, description="learning rate of the first update")
     decay_updates: float = Field(200.0, gt=0, description="updates until the rate halves")
-    l2: float = Field(0.1, ge=0, description="pull towards the offline weights")
-    max_step: float = Field(0.05, gt=0, description="largest norm of one step")
+    l2: float = Field(0.001, ge=0, description="pull towards the offline weights")
+    max_step: float = Field(0.5, gt=0, description="largest norm of one step")
     window: int = Field(2000, ge=10, description="rows in the champion/challenger window")
     min_rows: int = Field(200, ge=1, description="rows before a rollback can trigger")
     margin: float = Field(0.01, ge=0, description="log-loss the online W may lose")
