@@ -336,10 +336,12 @@ class RecommendationEngine:
         uvec = ctx.vector
         if query_vec is not None:
             sim = self.text.similarities(vecs, query_vec, pool)
-            if uvec is not None:
+            if uvec is not None and self.text.approximate():  # the user's part on the pool
                 rows = np.flatnonzero(np.isfinite(sim))
                 sim[rows] = ((1 - QUERY_USER_WEIGHT) * sim[rows]
                              + QUERY_USER_WEIGHT * (vecs[rows] @ uvec))
+            elif uvec is not None:  # every item: no copy of the vectors
+                sim = (1 - QUERY_USER_WEIGHT) * sim + QUERY_USER_WEIGHT * (vecs @ uvec)
             score = np.where(has & np.isfinite(sim), np.clip(sim, 0.0, None), -np.inf)
             source[:] = QUERY
             return score, source
