@@ -28,25 +28,6 @@ log = logging.getLogger("bench_ann")
 K = 100
 
 
-def clustered(n: int, dim: int, clusters: int, noise: float, rng: np.random.Generator
-              ) -> np.ndarray:
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    sizes = np.arange(1, clusters + 1, dtype=float) ** -0.8
-    which = rng.choice(clusters, size=n, p=sizes / sizes.sum())
-    x = centres[which] + noise * rng.normal(size=(n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def user_queries(items: np.ndarray, n: int, noise: float, rng: np.random.Generator
-                 ) -> np.ndarray:
-    picks = rng.integers(0, len(items), size=(n, 3))
-    used = rng.integers(1, 4, size=n)
-    mask = (np.arange(3)[None, :] < used[:, None]).astype(np.float32)
-    q = (items[picks] * mask[:, :, None]).sum(axis=1) / used[:, None]
-    q = q + noise / np.sqrt(items.shape[1]) * rng.normal(size=q.shape).astype(np.float32)
-    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
-
-
 def timed_queries(index, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Labels of one-at-a-time searches on one thread (as the service runs a request),
     their latencies (ms), and queries/s of one batch call on every thread."""
@@ -83,8 +64,8 @@ def row(dim: int, kind: str, setting: str, build_s: float, found: np.ndarray,
 
 def bench_dim(dim: int, args: argparse.Namespace) -> list[dict]:
     rng = np.random.default_rng(args.seed)
-    items = clustered(args.items, dim, args.clusters, args.noise, rng)
-    queries = user_queries(items, args.queries, args.noise, rng)
+    items = harness.clustered_vectors(args.items, dim, args.clusters, args.noise, rng)
+    queries = harness.interest_queries(items, args.queries, args.noise, rng)
     rows = []
     t0 = time.perf_counter()
     exact = ExactIndex(dim)

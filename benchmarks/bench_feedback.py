@@ -99,6 +99,8 @@ def main() -> None:
     history = split.train.events
     history = history[history[USER_ID].isin(users)][list(EVENT_COLUMNS)]
     work = Path(tempfile.mkdtemp(prefix="driftrec-feedback-"))
+    if any("=" not in u for u in args.update):
+        parser.error("--update takes NAME=VALUE, e.g. --update lr=0.5")
     update = FeedbackConfig(**dict(u.split("=", 1) for u in args.update))
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not set(variants) <= set(VARIANTS) or ("refit" in variants and "frozen" not in variants):

@@ -41,15 +41,6 @@ DIM = 384
 K = 10
 
 
-def clustered(n: int, rng: np.random.Generator, clusters: int = 1_000, noise: float = 0.06
-              ) -> np.ndarray:
-    centres = rng.normal(size=(clusters, DIM)).astype(np.float32)
-    sizes = np.arange(1, clusters + 1, dtype=float) ** -0.8
-    which = rng.choice(clusters, size=n, p=sizes / sizes.sum())
-    x = centres[which] + noise * rng.normal(size=(n, DIM)).astype(np.float32)
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
 def fill_store(store: Store, vectors: np.ndarray, batch: int = 20_000) -> None:
     for start in range(0, len(vectors), batch):
         store.upsert_items(
@@ -92,12 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     harness.setup_logging()
     rng = np.random.default_rng(args.seed)
-    vectors = clustered(args.items, rng)
-    picks = rng.integers(0, args.items, size=(args.queries, 3))
-    used = rng.integers(1, 4, size=args.queries)
-    queries = np.stack([vectors[p[:u]].mean(axis=0) for p, u in zip(picks, used, strict=True)])
-    queries += 0.02 * rng.normal(size=queries.shape).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    vectors = harness.clustered_vectors(args.items, DIM, 1_000, 0.06, rng)
+    queries = harness.interest_queries(vectors, args.queries, 0.02 * np.sqrt(DIM), rng)
     similar_to = [f"item-{i}" for i in rng.integers(0, args.items, size=args.queries)]
 
     rows = []

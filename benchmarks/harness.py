@@ -1,6 +1,6 @@
 """What the benchmark scripts share: how a script was called, timing and peak memory,
-the common flags, the streaming replay with one training for several models, and
-writing results files.
+the common flags, the streaming replay with one training for several models, writing
+results files, and clustered item vectors with interest-like queries (retrieval benchmarks).
 
 Scripts import this module and the library, never each other (a test checks). Run them
 from the repository root, ``.venv/bin/python benchmarks/bench_<name>.py``; the script's
@@ -26,8 +26,8 @@ from driftrec.evaluation import report
 from driftrec.models.base import Recommender
 from driftrec.utils.resources import Usage, measure
 
-__all__ = ["KS", "RESULTS", "Usage", "add_common_args", "command", "measure",
-           "setup_logging", "streaming_rows", "write_results"]
+__all__ = ["KS", "RESULTS", "Usage", "add_common_args", "clustered_vectors", "command",
+           "interest_queries", "measure", "setup_logging", "streaming_rows", "write_results"]
 
 #: Where results files go (``benchmarks/results``).
 RESULTS = Path(__file__).parent / "results"
@@ -114,3 +114,24 @@ def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommen
     return out
 
 
+def clustered_vectors(n: int, dim: int, clusters: int, noise: float, rng: np.random.Generator
+              ) -> np.ndarray:
+    """Unit vectors clustered like text embeddings of a catalogue: Zipf cluster sizes
+    (``rank^-0.8``), each item its cluster's centre plus Gaussian ``noise``."""
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+    sizes = np.arange(1, clusters + 1, dtype=float) ** -0.8
+    which = rng.choice(clusters, size=n, p=sizes / sizes.sum())
+    x = centres[which] + noise * rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def interest_queries(items: np.ndarray, n: int, noise: float, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """Queries like a user's interest: the mean of 1-3 random ``items`` plus Gaussian
+    noise of norm about ``noise``, unit-normalised."""
+    picks = rng.integers(0, len(items), size=(n, 3))
+    used = rng.integers(1, 4, size=n)
+    mask = (np.arange(3)[None, :] < used[:, None]).astype(np.float32)
+    q = (items[picks] * mask[:, :, None]).sum(axis=1) / used[:, None]
+    q = q + noise / np.sqrt(items.shape[1]) * rng.normal(size=q.shape).astype(np.float32)
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
