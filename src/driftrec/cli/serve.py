@@ -58,7 +58,7 @@ def serve(
 
     from driftrec.config import load_settings
     from driftrec.service import create_app
-    from driftrec.service.app import limit_compute_threads
+    from driftrec.service.app import limit_compute_threads, settle_heap
 
     settings = load_settings(config, database_url=db, model_dir=model_dir, host=host,
                              port=port, encoder=encoder)
@@ -75,6 +75,7 @@ def serve(
                    skip_existing_users=skip_existing_users)
     log.info("serving on http://%s:%d (model %s)", bind, settings.port,
              app.state.core.model_version)
+    settle_heap()
     # The access log prints request paths, which carry raw user ids: the service logs
     # route templates itself instead.
     uvicorn.run(app, host=bind, port=settings.port, log_level=log_level.lower(),

@@ -47,9 +47,10 @@ class EventIdConflict(ValueError):
         self.event_id = event_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An event as stored for one (pseudonymous) user."""
+    """An event as stored for one (pseudonymous) user (slotted: the user contexts a service
+    process keeps in memory hold hundreds of thousands of them)."""
 
     item_id: str
     event_type: str
