@@ -10,8 +10,9 @@ waits for a timer. Each request stays all-or-nothing: a request that reuses an
 ``event_id`` gets its own error without costing the others their events.
 
 Impressions do not wait (:meth:`GroupCommitter.record`): a served list is answered at once
-and written by the next commit. The queue is first in, first out, so an event posted after
-a list was served is never stored before that list's impression.
+and written by the next commit, at most ``IMPRESSION_LINGER_S`` later, together with the
+lists served meanwhile. The queue is first in, first out, so an event posted after a list
+was served is never stored before that list's impression.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 
@@ -35,6 +37,8 @@ _Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], list[dict], Future |
 
 #: Most requests one transaction takes (bounds the work a failure has to redo).
 MAX_GROUPS = 64
+#: Longest time a served list waits for company before it is written on its own.
+IMPRESSION_LINGER_S = 0.05
 
 
 class GroupCommitter:
@@ -42,7 +46,7 @@ class GroupCommitter:
 
     def __init__(self, store: Store,
                  make_updater: Callable[[Mapping[str, np.ndarray]], StateUpdater],
-                 max_groups: int = MAX_GROUPS,
+                 max_groups: int = MAX_GROUPS, linger_s: float = IMPRESSION_LINGER_S,
                  on_written: Callable[[dict[str, UserWrite], StateUpdater], None] | None = None
                  ) -> None:
         self.store = store
@@ -52,6 +56,7 @@ class GroupCommitter:
         #: process's in-memory contexts of those users).
         self.on_written = on_written
         self.max_groups = max_groups
+        self.linger_s = linger_s
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="driftrec-group-commit",
                                         daemon=True)
@@ -96,15 +101,23 @@ class GroupCommitter:
             if first is None:
                 return
             batch = [first]
+            # Nobody waits for impressions: they linger until a request that waits comes
+            # (and commits them with it) or ``linger_s`` passes, so that served lists cost
+            # one transaction per many lists instead of one each.
+            deadline = None if first[3] is not None else time.monotonic() + self.linger_s
             while len(batch) < self.max_groups:
                 try:
-                    nxt = self._queue.get_nowait()
+                    wait = 0.0 if deadline is None else deadline - time.monotonic()
+                    nxt = self._queue.get(timeout=wait) if wait > 0 else \
+                        self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(nxt)
+                if nxt[3] is not None:
+                    deadline = None  # a request waits: commit what is queued now
             self._commit(batch)
 
     def _commit(self, batch: list[_Request]) -> None:

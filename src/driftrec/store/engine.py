@@ -80,8 +80,12 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     if not database or database == ":memory:":
         raise StoreConfigError("DATABASE_URL must name a SQLite file (in-memory is not durable)")
     Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    # As many pooled connections as a busy process uses at once (request threads, the
+    # writer, background work): a connection opened past the pool is set up (WAL, pragmas)
+    # and closed again on every use.
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                              "check_same_thread": False}, **JSON_OPTIONS)
+                                              "check_same_thread": False},
+                           pool_size=16, max_overflow=16, **JSON_OPTIONS)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
