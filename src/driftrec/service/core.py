@@ -320,9 +320,12 @@ class ServiceCore:
         """Store events and update the users' interest states; returns ``(accepted,
         duplicates)`` once they are durable. Concurrent calls share one transaction
         (:mod:`driftrec.service.ingest`); each call is all-or-nothing."""
+        return self.writer.submit(events, self.text_vectors(events))
+
+    def text_vectors(self, events: list[NewEvent]) -> dict[str, np.ndarray]:
+        """The language model's vectors of the events' texts (none for events without)."""
         texts = sorted({e.text for e in events if e.text})
-        vecs = dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
-        return self.writer.submit(events, vecs)
+        return dict(zip(texts, self.encoder.encode(texts), strict=True)) if texts else {}
 
     def state_updater(self, text_vectors: Mapping[str, np.ndarray], *, keep: bool = True
                       ) -> InterestUpdater:

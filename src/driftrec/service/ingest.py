@@ -72,9 +72,15 @@ class GroupCommitter:
         outside the writer). Raises what the store raised for this request (e.g.
         ``EventIdConflict``).
         """
+        return self.enqueue(events, text_vectors).result()
+
+    def enqueue(self, events: Sequence[NewEvent],
+                text_vectors: Mapping[str, np.ndarray] | None = None) -> Future:
+        """:meth:`submit` without waiting: the future holds ``(accepted, duplicates)`` (or
+        the store's error) once the events are durable; an async handler awaits it."""
         done: Future = Future()
         self._put((events, dict(text_vectors or {}), [], done))
-        return done.result()
+        return done
 
     def record(self, impressions: Sequence[dict]) -> None:
         """Queue served lists for the next commit without waiting for it (a failed commit

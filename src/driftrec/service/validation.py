@@ -164,7 +164,7 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
-def no_unknown_query_parameters(request: Request) -> None:
+async def no_unknown_query_parameters(request: Request) -> None:
     """An API request naming a query parameter its route does not take gets 422 naming it
     (as unknown body fields do): a misspelt ``?kk=5`` is not silently ignored."""
     dependant = getattr(request.scope.get("route"), "dependant", None)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from driftrec.service.auth import require_admin
 from driftrec.service.core import ServiceCore
@@ -20,8 +22,8 @@ router = APIRouter(prefix="/v1", tags=["events"])
              responses={409: {"model": ErrorOut, "description": "an event_id reused by its "
                               "user for a different event; nothing was stored"}},
              summary="Record one or many events")
-def post_events(batch: EventBatch, request: Request,
-                c: ServiceCore = Depends(core)) -> EventsAccepted:
+async def post_events(batch: EventBatch, request: Request,
+                      c: ServiceCore = Depends(core)) -> EventsAccepted:
     """Store the events and update each user's interest state before answering.
 
     ``event_id`` is an idempotency key scoped to the user: a retry with the same payload is
@@ -46,8 +48,12 @@ def post_events(batch: EventBatch, request: Request,
             text=e.text or None, event_id=e.event_id,
             client_timestamp=e.timestamp is not None,
             recommendation_id=e.recommendation_id))
+    # Texts are encoded in the thread pool (a language model call); the commit is awaited
+    # on the event loop, so waiting requests hold no thread.
+    vectors = await run_in_threadpool(c.text_vectors, events) if any(
+        e.text for e in events) else {}
     try:
-        accepted, duplicates = c.ingest(events)
+        accepted, duplicates = await asyncio.wrap_future(c.writer.enqueue(events, vectors))
     except EventIdConflict as conflict:
         raise reject(f"body.events.{conflict.index}.event_id",
                      f"{conflict}; nothing in this request was stored", 409) from None

@@ -37,7 +37,7 @@ def count_sources(request: Request, recs: list[Recommendation]) -> None:
 
 @router.get("/{user_id}/recommendations", response_model=Recommendations,
             dependencies=[Depends(require_read)], summary="Ranked items for a user")
-def recommendations(
+async def recommendations(
     request: Request,
     user_id: str = UserId,
     k: int = Query(10, ge=1, le=MAX_K, description="how many items"),
@@ -49,6 +49,9 @@ def recommendations(
 ) -> Recommendations:
     """Works for unknown users too (popularity); ``source`` says which signal ranked each
     item and ``reasons`` why, in words."""
+    # On the event loop, not the thread pool: a user held in memory costs well under a
+    # millisecond, less than the hop to a thread and back; in one process the interpreter
+    # lock runs one request's Python at a time either way (docs/service.md, Processes).
     check_id(c, "path.user_id", user_id)
     check_k(c, k)
     key = c.store.user_key(user_id)
