@@ -230,6 +230,18 @@ def test_every_write_gives_the_user_a_new_revision(store_url):
     assert store.user_revision(key) is None
 
 
+def test_a_request_reads_meta_and_the_users_revision_in_one_statement(store_url):
+    """What a recommendation request reads first: the same as the two separate reads."""
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a")], counting)
+    store.set_active_model("v1", "/models/v1", "fused")
+    known, unknown = store.user_key("u1"), store.user_key("nobody")
+    meta, revision = store.meta_and_revision(known)
+    assert meta == store.meta_values() and meta["active_model"] == "v1"
+    assert revision == store.user_revision(known) is not None
+    assert store.meta_and_revision(unknown) == (store.meta_values(), None)
+
+
 def test_item_counts_after_a_row_count_only_newer_events(store_url):
     """What keeps popularity current without recounting every event."""
     store = Store(store_url, "secret")

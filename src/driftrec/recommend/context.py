@@ -10,6 +10,7 @@ so an event posted to one process is reflected by the next request to every proc
 from __future__ import annotations
 
 import bisect
+import enum
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -45,6 +46,16 @@ class UserContext:
         return self.__dict__["_vector"]
 
 
+class Unread(enum.Enum):
+    """The type of :data:`UNREAD`."""
+
+    UNREAD = "unread"
+
+
+#: A revision not read yet (``None`` means: the store has no state for the user).
+UNREAD = Unread.UNREAD
+
+
 def _event_order(e: StoredEvent) -> tuple[int, int]:
     """The order of a user's stored events (time, then row id), as the store reads them."""
     return (e.timestamp, e.seq)
@@ -68,9 +79,11 @@ class ContextCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, user_key: str) -> UserContext:
-        """The user's current context (from memory when nothing changed since)."""
-        revision = self.store.user_revision(user_key) if self.max_users > 0 else None
+    def get(self, user_key: str, revision: str | Unread | None = UNREAD) -> UserContext:
+        """The user's current context (from memory when nothing changed since);
+        ``revision``: the user's revision, when the caller has just read it."""
+        if revision is UNREAD:
+            revision = self.store.user_revision(user_key) if self.max_users > 0 else None
         with self._lock:
             ctx = self._entries.get(user_key)
             if ctx is not None and revision is not None and ctx.revision == revision:

@@ -36,7 +36,7 @@ from driftrec.models.base import Recommender
 from driftrec.models.fusion import FusedRecommender
 from driftrec.recommend import reasons as why
 from driftrec.recommend.ann import ANN_THRESHOLD
-from driftrec.recommend.context import ContextCache, UserContext, empty_context
+from driftrec.recommend.context import UNREAD, ContextCache, Unread, UserContext, empty_context
 from driftrec.recommend.diversity import mmr
 from driftrec.recommend.models import LoadedModel, ModelHolder
 from driftrec.recommend.segment_index import SegmentIndex, Segments
@@ -281,9 +281,11 @@ class RecommendationEngine:
         self._pop_array = (key, pop)
         return pop
 
-    def user_context(self, user_key: str) -> UserContext:
-        """The user's context (see :mod:`driftrec.recommend.context`)."""
-        return self.contexts.get(user_key)
+    def user_context(self, user_key: str, revision: str | Unread | None = UNREAD
+                     ) -> UserContext:
+        """The user's context (see :mod:`driftrec.recommend.context`); ``revision``: the
+        user's revision, when the caller has just read it."""
+        return self.contexts.get(user_key, revision)
 
     def _vectors(self, n: int, n_cat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Text vectors, has-vector and hidden flags aligned with the universe."""
@@ -410,14 +412,15 @@ class RecommendationEngine:
 
     def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
                   diversity: float = 0.0, explain: bool = True,
-                  query: str | None = None, query_vec: np.ndarray | None = None
-                  ) -> list[Recommendation]:
-        """Top-``k`` items for a user (or for free text, optionally personalised)."""
+                  query: str | None = None, query_vec: np.ndarray | None = None,
+                  revision: str | Unread | None = UNREAD) -> list[Recommendation]:
+        """Top-``k`` items for a user (or for free text, optionally personalised);
+        ``revision``: the user's revision, when the caller has just read it."""
         u = self.universe()
         if not len(u.ids):
             return []  # no catalogue and no model: nothing to recommend yet
         vecs, has, hidden = u.vectors, u.has_vector, u.hidden
-        ctx = self.user_context(user_key) if user_key else None
+        ctx = self.user_context(user_key, revision) if user_key else None
         if ctx is None:
             ctx = empty_context(self.catalogue.dim)
         segs, seg_id = self.segment_of(ctx)

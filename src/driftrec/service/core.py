@@ -250,9 +250,10 @@ class ServiceCore:
         self.store.close()
 
     # -- keeping processes in step --------------------------------------------------
-    def refresh(self) -> None:
-        """Pull items changed elsewhere and switch to the model every process should serve."""
-        meta = self.store.meta_values()
+    def refresh(self, meta: Mapping[str, str] | None = None) -> None:
+        """Pull items changed elsewhere and switch to the model every process should serve
+        (``meta``: the store's meta values, when the caller has just read them)."""
+        meta = self.store.meta_values() if meta is None else meta
         if int(meta.get("item_seq", 0)) != self.catalogue.seq:
             self.catalogue.sync(self.store)
         if meta.get(ACTIVE_WEIGHTS) != self._weights_key:
@@ -269,6 +270,13 @@ class ServiceCore:
                             self.models.swap(self._prepare(load_model(found[1])))
                         except Exception as exc:
                             log.warning("cannot switch to model %s: %s", found[0], exc)
+
+    def refresh_for(self, user_key: str) -> str | None:
+        """:meth:`refresh`, and the user's current revision, read in one statement (a
+        request for one user: pass the revision on to the engine)."""
+        meta, revision = self.store.meta_and_revision(user_key)
+        self.refresh(meta)
+        return revision
 
     def _load_weights(self, key: str | None) -> None:
         """Serve the active online weights version (the one every process serves)."""

@@ -16,7 +16,17 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from driftrec.store import tables as t
@@ -37,6 +47,9 @@ StateUpdater = Callable[[str, dict[str, Any] | None, list[StoredEvent]], dict[st
 _ITEM_SEQ = "item_seq"
 _ACTIVE_MODEL = "active_model"
 _ID_SECRET = "id_secret"
+#: The key :meth:`Store.meta_and_revision` gives the user's revision among the meta rows
+#: (no meta key has spaces).
+_REVISION_ROW = "user revision"
 
 
 class Store:
@@ -418,6 +431,19 @@ class Store:
             rows = conn.execute(select(t.meta.c.key, t.meta.c.value)
                                 .where(t.meta.c.key != _ID_SECRET)).all()
         return {r.key: r.value for r in rows}
+
+    def meta_and_revision(self, user_key: str) -> tuple[dict[str, str], str | None]:
+        """:meth:`meta_values` and :meth:`user_revision` in one statement: what a
+        request for one user reads before anything else (one round trip to PostgreSQL,
+        not two)."""
+        both = union_all(
+            select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key != _ID_SECRET),
+            select(literal(_REVISION_ROW).label("key"), t.user_state.c.revision.label("value"))
+            .where(t.user_state.c.user_key == user_key))
+        with self.engine.connect() as conn:
+            rows = conn.execute(both).all()
+        meta = {r.key: r.value for r in rows}
+        return meta, meta.pop(_REVISION_ROW, None)
 
     def set_active_model(self, version: str, path: str, name: str) -> None:
         """Record a loaded model version and make it the one every process serves."""

@@ -21,6 +21,12 @@ async def core(request: Request) -> ServiceCore:
     return c
 
 
+async def process_core(request: Request) -> ServiceCore:
+    """The process core as it is: for a handler that refreshes it itself, together with
+    what it reads first (:meth:`ServiceCore.refresh_for`)."""
+    return request.app.state.core
+
+
 def reject(field: str, message: str, status: int = 422) -> HTTPException:
     """A 4xx whose body names the offending field."""
     return HTTPException(status, detail=[{"loc": field.split("."), "msg": message,

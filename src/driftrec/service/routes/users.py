@@ -10,7 +10,7 @@ from driftrec.recommend.pipeline import Recommendation
 from driftrec.recommend.user_profile import build_profile, interest_history
 from driftrec.service.auth import require_admin, require_read
 from driftrec.service.core import ServiceCore
-from driftrec.service.routes.deps import UserId, check_id, check_k, core
+from driftrec.service.routes.deps import UserId, check_id, check_k, core, process_core
 from driftrec.service.schemas import (
     MAX_K,
     Deleted,
@@ -45,7 +45,7 @@ async def recommendations(
     diversity: float = Query(0.0, ge=0.0, le=1.0,
                              description="0 = pure relevance, 1 = most diverse (MMR)"),
     explain: bool = Query(True, description="add reasons in words"),
-    c: ServiceCore = Depends(core),
+    c: ServiceCore = Depends(process_core),
 ) -> Recommendations:
     """Works for unknown users too (popularity); ``source`` says which signal ranked each
     item and ``reasons`` why, in words."""
@@ -55,8 +55,9 @@ async def recommendations(
     check_id(c, "path.user_id", user_id)
     check_k(c, k)
     key = c.store.user_key(user_id)
+    revision = c.refresh_for(key)  # changes other processes made, and the user's revision
     recs = c.engine.recommend(key, k, exclude_seen=exclude_seen, diversity=diversity,
-                              explain=explain)
+                              explain=explain, revision=revision)
     count_sources(request, recs)
     recording = recs and c.settings.feedback.record
     recommendation_id = c.record_impression(key, recs) if recording else None
