@@ -2,7 +2,9 @@
 
 1. serves ``--model-dir`` (or trains ``--model`` on ML-1M) with ``driftrec serve`` in real
    uvicorn processes on 127.0.0.1 and a fresh database (``--db``, SQLite by default);
-2. preloads the last ``--history`` events of ``--users`` users through ``POST /v1/events``;
+2. preloads the last ``--history`` events of ``--users`` users through ``POST /v1/events``
+   and makes the first segmentation (``POST /v1/admin/segments/rebuild``: start-up work a
+   service then repeats once a day), so that the load phases measure the steady state;
 3. loads the server with ``wrk`` (Debian's package; C, with a Lua script per phase) at
    ``--concurrency`` connections: one event per request (each durable and applied to the
    user's interest state before the answer), then recommendations (k=10, reasons on);
@@ -318,6 +320,12 @@ def freshness_check(db: str, model_dir: Path, encoder: str, base: str, user: str
             "note": "passed: the purchased item left the other process's next list"}
 
 
+def recommend(core, key: str) -> None:
+    """What ``GET /v1/users/{id}/recommendations`` does, without HTTP: read what other
+    processes changed and the user's revision (one statement), then rank."""
+    core.engine.recommend(key, 10, revision=core.refresh_for(key))
+
+
 def in_process(db: str, model_dir: Path, encoder: str, users: list[str], items: list[str],
                n: int, rng: random.Random) -> list[dict]:
     """Per-call latency of the same work without HTTP (the service core called directly)."""
@@ -336,7 +344,7 @@ def in_process(db: str, model_dir: Path, encoder: str, users: list[str], items: 
     for i in range(n):
         key = keys[i % len(keys)]
         t0 = time.perf_counter()
-        core.engine.recommend(key, 10)
+        recommend(core, key)
         warm.append(time.perf_counter() - t0)
     for i in range(n):
         user = users[rng.randrange(len(users))]
@@ -345,7 +353,7 @@ def in_process(db: str, model_dir: Path, encoder: str, users: list[str], items: 
         t0 = time.perf_counter()
         core.ingest([ev])
         t1 = time.perf_counter()
-        core.engine.recommend(core.store.user_key(user), 10)
+        recommend(core, core.store.user_key(user))
         t2 = time.perf_counter()
         ingest.append(t1 - t0)
         after_event.append(t2 - t1)
