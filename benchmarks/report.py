@@ -102,7 +102,7 @@ QUOTED_COMMANDS: dict[str, list[str]] = {
         " --tag no-impressions"],
     "service-ml-1m-postgresql": [
         "benchmarks/bench_service.py --model-dir MODEL_DIR --workers 2"
-        " --db postgresql+psycopg://postgres@127.0.0.1:5432/test"],
+        " --db postgresql+psycopg://postgres@127.0.0.1:5432/bench (a fresh database)"],
     "text-encoding-ml-1m": ["benchmarks/bench_text.py"],
     "training-threads-ml-1m": ["benchmarks/bench_training_threads.py"],
 }
