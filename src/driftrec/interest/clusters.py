@@ -161,15 +161,16 @@ def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: 
     best = (np.array([centre]), np.zeros(len(x), dtype=np.int64), 0.0)
     if len(x) < 3 or float(np.average(x @ centre, weights=w)) >= tight:
         return best
-    best_s = min_silhouette
+    best_s, best_labels = min_silhouette, None
     g = x @ x.T
     ks = list(range(2, min(max_k, len(x) - 1) + 1))
     for labels in _kmeans_labels_for(g, ks, w, seed, 20):
         s = silhouette(x, labels, g)
         if s > best_s:
-            best_s = s
-            best = (_centroids(x, w, labels), labels, s)
-    return best
+            best_s, best_labels = s, labels
+    if best_labels is None:
+        return best
+    return _centroids(x, w, best_labels), best_labels, best_s
 
 
 def _unit_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
