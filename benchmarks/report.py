@@ -57,6 +57,7 @@ QUOTED_COMMANDS: dict[str, list[str]] = {
         "benchmarks/bench_faults.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test"
         " --kills 2 --soak-seconds 30"],
     "faults-sqlite": ["benchmarks/bench_faults.py --kills 5 --soak-seconds 600"],
+    "feedback-cost-ml-1m": ["benchmarks/bench_feedback_cost.py --model-dir MODEL_DIR"],
     "feedback-ml-1m": [
         "benchmarks/bench_feedback.py --dataset ml-1m"
         " --config benchmarks/configs/served-ml-1m.toml --events 3000"],

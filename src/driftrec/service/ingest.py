@@ -9,10 +9,12 @@ queue fills while the previous commit runs, so batches form by themselves and no
 waits for a timer. Each request stays all-or-nothing: a request that reuses an
 ``event_id`` gets its own error without costing the others their events.
 
-Impressions do not wait (:meth:`GroupCommitter.record`): a served list is answered at once
-and written by the next commit, at most ``IMPRESSION_LINGER_S`` later, together with the
-lists served meanwhile. The queue is first in, first out, so an event posted after a list
-was served is never stored before that list's impression.
+Impressions do not wait (:meth:`GroupCommitter.record`) and do not wake the writer: a
+served list is answered at once, put in a buffer, and written by the next commit, at most
+``IMPRESSION_LINGER_S`` later, together with the lists served meanwhile. Waking the writer
+for every list cost each answer a switch of the interpreter lock between threads, about a
+sixth of the recommendations a process serves. Every commit takes the whole buffer, so an
+event posted after a list was served is never stored before that list's impression.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 
@@ -31,13 +33,12 @@ from driftrec.store.store import StateUpdater, UserWrite
 
 log = logging.getLogger(__name__)
 
-#: Events, their text vectors, impressions, and the waiting request's future (``None``
-#: for impressions nobody waits for).
-_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], list[dict], Future | None]
+#: Events, their text vectors and the waiting request's future.
+_Request = tuple[Sequence[NewEvent], dict[str, np.ndarray], Future]
 
 #: Most requests one transaction takes (bounds the work a failure has to redo).
 MAX_GROUPS = 64
-#: Longest time a served list waits for company before it is written on its own.
+#: Longest time a served list waits in the buffer before it is written.
 IMPRESSION_LINGER_S = 0.05
 
 
@@ -58,6 +59,7 @@ class GroupCommitter:
         self.max_groups = max_groups
         self.linger_s = linger_s
         self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._served: deque[dict] = deque()  # impressions for the next commit
         self._thread = threading.Thread(target=self._run, name="driftrec-group-commit",
                                         daemon=True)
         self._thread.start()
@@ -79,69 +81,76 @@ class GroupCommitter:
         """:meth:`submit` without waiting: the future holds ``(accepted, duplicates)`` (or
         the store's error) once the events are durable; an async handler awaits it."""
         done: Future = Future()
-        self._put((events, dict(text_vectors or {}), [], done))
+        self._check_running()
+        self._queue.put((events, dict(text_vectors or {}), done))
         return done
 
     def record(self, impressions: Sequence[dict]) -> None:
-        """Queue served lists for the next commit without waiting for it (a failed commit
-        is logged; impressions are the feedback loop's evidence, not acknowledged data)."""
-        self._put(((), {}, list(impressions), None))
+        """Buffer served lists for the next commit, without waiting for it or waking the
+        writer (a failed commit is logged; impressions are the feedback loop's evidence,
+        not acknowledged data)."""
+        self._check_running()
+        self._served.extend(impressions)
 
     def flush(self) -> None:
-        """Return once everything queued before the call is committed (the queue is first
-        in, first out: an empty request is answered after all that came before it)."""
+        """Return once everything queued or buffered before the call is committed."""
         self.submit(())
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
-    def _put(self, request: _Request) -> None:
+    def _check_running(self) -> None:
         if not self._thread.is_alive():
             raise RuntimeError("the event writer has stopped")
-        self._queue.put(request)
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self.linger_s)
+            except queue.Empty:
+                if self._served:
+                    self._commit([])  # the lists served meanwhile, on their own
+                continue
             if first is None:
+                if self._served:
+                    self._commit([])
                 return
             batch = [first]
-            # Nobody waits for impressions: they linger until a request that waits comes
-            # (and commits them with it) or ``linger_s`` passes, so that served lists cost
-            # one transaction per many lists instead of one each.
-            deadline = None if first[3] is not None else time.monotonic() + self.linger_s
             while len(batch) < self.max_groups:
                 try:
-                    wait = 0.0 if deadline is None else deadline - time.monotonic()
-                    nxt = self._queue.get(timeout=wait) if wait > 0 else \
-                        self._queue.get_nowait()
+                    nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(nxt)
-                if nxt[3] is not None:
-                    deadline = None  # a request waits: commit what is queued now
             self._commit(batch)
+
+    def _take_served(self) -> list[dict]:
+        """Everything buffered so far (lists served later wait for the next commit)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._served.popleft())
+            except IndexError:
+                return taken
 
     def _commit(self, batch: list[_Request]) -> None:
         vectors: dict[str, np.ndarray] = {}
-        impressions: list[dict] = []
-        for _, vecs, shown, _ in batch:
+        for _, vecs, _ in batch:
             vectors.update(vecs)
-            impressions.extend(shown)
+        impressions = self._take_served()
         written: dict[str, UserWrite] = {}
         try:
             updater = self.make_updater(vectors)
-            outcomes = self.store.add_event_groups([events for events, _, _, _ in batch],
+            outcomes = self.store.add_event_groups([events for events, _, _ in batch],
                                                    updater, impressions, written)
         except BaseException as exc:  # the whole transaction failed: tell every request
             log.warning("event commit of %d requests failed: %s", len(batch), exc)
             for *_, done in batch:
-                if done is not None:
-                    done.set_exception(exc)
+                done.set_exception(exc)
             return
         if written and self.on_written is not None:
             try:
@@ -151,8 +160,6 @@ class GroupCommitter:
         self.commits += 1
         self.requests += len(batch)
         for (*_, done), outcome in zip(batch, outcomes, strict=True):
-            if done is None:
-                continue
             if isinstance(outcome, Exception):
                 done.set_exception(outcome)
             else:
