@@ -35,13 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from bench_service import (
-    RESULTS,
-    preload,
-    recommendations_script,
-    run_wrk,
-    server_env,
-)
+import harness
 from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report
 from driftrec.service.process import ServeProcess
@@ -63,7 +57,7 @@ def one_round(setting: str, args, model_dir: Path, payload: list[dict], user_ids
     run_dir = Path(tempfile.mkdtemp(prefix=f"{setting}-", dir=work))
     server = ServeProcess(f"sqlite:///{run_dir / 'service.db'}", model_dir,
                           run_dir / "server.log", encoder=args.encoder, ready_timeout=900,
-                          workers=args.workers, env={**server_env(), **SETTINGS[setting]})
+                          workers=args.workers, env={**harness.server_env(), **SETTINGS[setting]})
     server.start()
     rows = []
     try:
@@ -73,7 +67,7 @@ def one_round(setting: str, args, model_dir: Path, payload: list[dict], user_ids
                           ).raise_for_status()
             http.post("/v1/admin/segments/rebuild").raise_for_status()
         for phase in PHASES:
-            result = run_wrk(server.url, recommendations_script(user_ids, "k=10"),
+            result = harness.run_wrk(server.url, harness.recommendations_script(user_ids, "k=10"),
                              args.seconds, args.concurrency, 1, run_dir, server.pids())
             rows.append({"setting": setting, "phase": phase, **result})
             log.info("%s, %s: %s", setting, phase, result)
@@ -93,7 +87,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -102,7 +96,7 @@ def main() -> None:
         parser.error("wrk is not installed (Debian: apt-get install wrk)")
     dataset = load_movielens("ml-1m")
     users = random.Random(0).sample(sorted(dataset.events["user_id"].unique()), args.users)
-    payload = preload(dataset, users, args.history)
+    payload = harness.preload(dataset, users, args.history)
     user_ids = [f"ml-{u}" for u in users]
     work = Path(tempfile.mkdtemp(prefix="driftrec-feedback-cost-"))
     rows: list[dict] = []

@@ -30,15 +30,12 @@ without recording impressions, to measure what the feedback loop costs).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import random
-import resource
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +43,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
+import harness
 from driftrec.data.movielens import load_movielens
 from driftrec.evaluation import report
 from driftrec.models.bundle import save_bundle
@@ -57,29 +54,14 @@ from driftrec.service.process import ServeProcess
 #: How this script was called; recorded in every results file it writes.
 COMMAND = shlex.join([f"benchmarks/{Path(__file__).name}", *sys.argv[1:]])
 RESULTS = Path(__file__).parent / "results"
-SECRET = "benchmark-secret"
 log = logging.getLogger("bench_service")
-
-WRK_DONE = """
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-                 + summary.errors.status + summary.errors.timeout
-  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "errors": %d, '
-    .. '"p50_us": %d, "p99_us": %d, "mean_us": %f}\\n', summary.requests, summary.duration,
-    errors, latency:percentile(50), latency:percentile(99), latency.mean))
-end
-"""
-
-
-def lua_list(values: list[str]) -> str:
-    return "{" + ",".join(json.dumps(v) for v in values) + "}"
 
 
 def events_script(users: list[str], items: list[str]) -> str:
     """One new click per request, a unique event id per thread and request."""
     return f"""
-local users = {lua_list(users)}
-local items = {lua_list(items)}
+local users = {harness.lua_list(users)}
+local items = {harness.lua_list(items)}
 local n_threads = 0
 setup = function(thread) n_threads = n_threads + 1; thread:set("tid", n_threads) end
 local counter = 0
@@ -91,46 +73,7 @@ request = function()
     .. '"event_type":"click","event_id":"wrk-%d-%d"}}]}}', u, i, tid, counter)
   return wrk.format("POST", "/v1/events", {{["Content-Type"]="application/json"}}, body)
 end
-""" + WRK_DONE
-
-
-def recommendations_script(users: list[str], params: str) -> str:
-    return f"""
-local users = {lua_list(users)}
-local counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("GET", "/v1/users/" .. users[counter % #users + 1]
-                    .. "/recommendations?{params}")
-end
-""" + WRK_DONE
-
-
-def run_wrk(base: str, script: str, seconds: float, connections: int, threads: int,
-            work: Path, server_pids: list[int]) -> dict:
-    """Run wrk; its figures plus the CPU shares of wrk and of the server processes."""
-    path = work / "phase.lua"
-    path.write_text(script)
-    servers = [psutil.Process(p) for p in server_pids]
-    before_srv = sum(sum(p.cpu_times()[:2]) for p in servers)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
-                          "-d", f"{seconds:.0f}s", "--timeout", "10s", "-s", str(path), base],
-                         capture_output=True, text=True, check=True).stdout
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after_srv = sum(sum(p.cpu_times()[:2]) for p in servers)
-    line = next(x for x in out.splitlines() if x.startswith("WRK "))
-    stats = json.loads(line[4:])
-    cores = os.cpu_count() or 1
-    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"requests": stats["requests"], "errors": stats["errors"],
-            "throughput_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
-            "p50_ms": round(stats["p50_us"] / 1000, 2), "p99_ms": round(stats["p99_us"] / 1000, 2),
-            "mean_ms": round(stats["mean_us"] / 1000, 2),
-            "loadgen_cpu_share": round(wrk_cpu / (wall * cores), 3),
-            "server_cpu_share": round((after_srv - before_srv) / (wall * cores), 3)}
+""" + harness.WRK_DONE
 
 
 def percentile_row(name: str, latencies: list[float], **extra) -> dict:
@@ -140,12 +83,6 @@ def percentile_row(name: str, latencies: list[float], **extra) -> dict:
             "p50_ms": round(float(np.percentile(lat, 50)) * 1000, 3),
             "p99_ms": round(float(np.percentile(lat, 99)) * 1000, 3),
             "mean_ms": round(statistics.fmean(lat) * 1000, 3), **extra}
-
-
-def server_env() -> dict[str, str]:
-    return {"DRIFTREC_ID_SECRET": SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
-            "DRIFTREC_API_KEYS_READ": "", "DRIFTREC_MAX_BATCH_EVENTS": "1000",
-            "DRIFTREC_MAX_BODY_BYTES": "2000000"}
 
 
 def main() -> None:
@@ -187,7 +124,7 @@ def main() -> None:
         in_process_only(args, dataset, db, model_dir, rng, load_before)
         return
     server = ServeProcess(db, model_dir, work / "server.log", encoder=args.encoder,
-                          ready_timeout=900, workers=args.workers, env=server_env())
+                          ready_timeout=900, workers=args.workers, env=harness.server_env())
     t0 = time.perf_counter()
     server.start()
     startup_s = time.perf_counter() - t0
@@ -199,7 +136,7 @@ def main() -> None:
     user_ids = [f"ml-{u}" for u in users]
     items = [str(i) for i in dataset.item_ids.tolist()]
     try:
-        payload = preload(dataset, users, args.history)
+        payload = harness.preload(dataset, users, args.history)
         t0 = time.perf_counter()
         with httpx.Client(base_url=base, timeout=60) as http:
             for start in range(0, len(payload), 500):
@@ -223,12 +160,12 @@ def main() -> None:
         phases = [
             ("ingest 1 event per request (HTTP, wrk)", events_script(user_ids, items)),
             ("recommendations k=10, reasons (HTTP, wrk)",
-             recommendations_script(user_ids, "k=10")),
+             harness.recommendations_script(user_ids, "k=10")),
             ("recommendations k=10, diversity 0.5 (HTTP, wrk)",
-             recommendations_script(user_ids, "k=10&diversity=0.5")),
+             harness.recommendations_script(user_ids, "k=10&diversity=0.5")),
         ]
         for name, script in phases:
-            result = run_wrk(base, script, args.seconds, args.concurrency, args.wrk_threads,
+            result = harness.run_wrk(base, script, args.seconds, args.concurrency, args.wrk_threads,
                              work, pids)
             rows.append({"measure": name, **result})
             log.info("%s: %s", name, result)
@@ -257,15 +194,6 @@ def main() -> None:
         "command": COMMAND})
 
 
-def preload(dataset, users: list, history: int) -> list[dict]:
-    """The last ``history`` events of each of ``users``, as API event payloads."""
-    events = dataset.events.sort_values(["user_id", "timestamp"], kind="stable")
-    recent = events[events["user_id"].isin(users)].groupby("user_id").tail(history)
-    return [{"user_id": f"ml-{r.user_id}", "item_id": str(r.item_id), "event_type": "rating",
-             "value": float(r.value), "timestamp": int(r.timestamp)}
-            for r in recent.itertuples()]
-
-
 def in_process_only(args, dataset, db: str, model_dir: Path, rng: random.Random,
                     load_before: float) -> None:
     """Step 5 alone: preload users through the service core, then the in-process phases."""
@@ -277,8 +205,8 @@ def in_process_only(args, dataset, db: str, model_dir: Path, rng: random.Random,
     user_ids = [f"ml-{u}" for u in users]
     items = [str(i) for i in dataset.item_ids.tolist()]
     core = ServiceCore(load_settings(database_url=db, model_dir=model_dir,
-                                     encoder=args.encoder, id_secret=SECRET))
-    payload = preload(dataset, users, args.history)
+                                     encoder=args.encoder, id_secret=harness.SERVICE_SECRET))
+    payload = harness.preload(dataset, users, args.history)
     for start in range(0, len(payload), 500):
         core.ingest([NewEvent(p["user_id"], p["item_id"], p["event_type"], p["value"],
                               p["timestamp"]) for p in payload[start:start + 500]])
@@ -302,7 +230,7 @@ def freshness_check(db: str, model_dir: Path, encoder: str, base: str, user: str
                     work: Path) -> dict:
     """An event posted to the load-tested server shows in a second process's next answer."""
     with ServeProcess(db, model_dir, work / "second.log", encoder=encoder, ready_timeout=900,
-                      env=server_env()) as second, httpx.Client(timeout=30) as http:
+                      env=harness.server_env()) as second, httpx.Client(timeout=30) as http:
         path = f"/v1/users/{user}/recommendations"
         before = http.get(second.url + path, params={"k": 10}).json()["items"]
         http.get(second.url + path, params={"k": 10}).raise_for_status()  # now in memory
@@ -336,7 +264,7 @@ def in_process(db: str, model_dir: Path, encoder: str, users: list[str], items: 
 
     limit_compute_threads(1)  # as driftrec serve does
     core = ServiceCore(load_settings(database_url=db, model_dir=model_dir, encoder=encoder,
-                                     id_secret=SECRET))
+                                     id_secret=harness.SERVICE_SECRET))
     keys = [core.store.user_key(u) for u in users]
     for key in keys:
         core.engine.recommend(key, 10)  # contexts in memory, as in a running server

@@ -1,6 +1,7 @@
 """What the benchmark scripts share: how a script was called, timing and peak memory,
 the common flags, the streaming replay with one training for several models, writing
-results files, and clustered item vectors with interest-like queries (retrieval benchmarks).
+results files, clustered item vectors with interest-like queries (retrieval benchmarks), and
+loading a served API with ``wrk`` (service benchmarks).
 
 Scripts import this module and the library, never each other (a test checks). Run them
 from the repository root, ``.venv/bin/python benchmarks/bench_<name>.py``; the script's
@@ -10,14 +11,20 @@ folder is then on ``sys.path``, so ``import harness`` finds this file.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import resource
 import shlex
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.schema import TIMESTAMP
@@ -26,8 +33,10 @@ from driftrec.evaluation import report
 from driftrec.models.base import Recommender
 from driftrec.utils.resources import Usage, measure
 
-__all__ = ["KS", "RESULTS", "Usage", "add_common_args", "clustered_vectors", "command",
-           "interest_queries", "measure", "setup_logging", "streaming_rows", "write_results"]
+__all__ = ["KS", "RESULTS", "SERVICE_SECRET", "Usage", "add_common_args", "clustered_vectors",
+           "command", "interest_queries", "lua_list", "measure", "preload",
+           "recommendations_script", "run_wrk", "server_env", "setup_logging",
+           "streaming_rows", "write_results"]
 
 #: Where results files go (``benchmarks/results``).
 RESULTS = Path(__file__).parent / "results"
@@ -135,3 +144,79 @@ def interest_queries(items: np.ndarray, n: int, noise: float, rng: np.random.Gen
     q = (items[picks] * mask[:, :, None]).sum(axis=1) / used[:, None]
     q = q + noise / np.sqrt(items.shape[1]) * rng.normal(size=q.shape).astype(np.float32)
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+# -- service load (wrk) ---------------------------------------------------------------
+#: The id secret benchmark servers run with (users are pseudonymised with it).
+SERVICE_SECRET = "benchmark-secret"
+
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+                 + summary.errors.status + summary.errors.timeout
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "errors": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "mean_us": %f}\\n', summary.requests, summary.duration,
+    errors, latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def lua_list(values: list[str]) -> str:
+    """A Lua table literal of strings."""
+    return "{" + ",".join(json.dumps(v) for v in values) + "}"
+
+
+def recommendations_script(users: list[str], params: str) -> str:
+    """GET each user's recommendations in turn, with query ``params``."""
+    return f"""
+local users = {lua_list(users)}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/v1/users/" .. users[counter % #users + 1]
+                    .. "/recommendations?{params}")
+end
+""" + WRK_DONE
+
+
+def run_wrk(base: str, script: str, seconds: float, connections: int, threads: int,
+            work: Path, server_pids: list[int]) -> dict:
+    """Run wrk; its figures plus the CPU shares of wrk and of the server processes."""
+    path = work / "phase.lua"
+    path.write_text(script)
+    servers = [psutil.Process(p) for p in server_pids]
+    before_srv = sum(sum(p.cpu_times()[:2]) for p in servers)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections),
+                          "-d", f"{seconds:.0f}s", "--timeout", "10s", "-s", str(path), base],
+                         capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after_srv = sum(sum(p.cpu_times()[:2]) for p in servers)
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    stats = json.loads(line[4:])
+    cores = os.cpu_count() or 1
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"requests": stats["requests"], "errors": stats["errors"],
+            "throughput_per_s": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+            "p50_ms": round(stats["p50_us"] / 1000, 2), "p99_ms": round(stats["p99_us"] / 1000, 2),
+            "mean_ms": round(stats["mean_us"] / 1000, 2),
+            "loadgen_cpu_share": round(wrk_cpu / (wall * cores), 3),
+            "server_cpu_share": round((after_srv - before_srv) / (wall * cores), 3)}
+
+
+def server_env() -> dict[str, str]:
+    """Environment of a benchmark server: open access, large batches."""
+    return {"DRIFTREC_ID_SECRET": SERVICE_SECRET, "DRIFTREC_API_KEYS_ADMIN": "",
+            "DRIFTREC_API_KEYS_READ": "", "DRIFTREC_MAX_BATCH_EVENTS": "1000",
+            "DRIFTREC_MAX_BODY_BYTES": "2000000"}
+
+
+def preload(dataset: Dataset, users: list, history: int) -> list[dict]:
+    """The last ``history`` events of each of ``users``, as API event payloads."""
+    events = dataset.events.sort_values(["user_id", "timestamp"], kind="stable")
+    recent = events[events["user_id"].isin(users)].groupby("user_id").tail(history)
+    return [{"user_id": f"ml-{r.user_id}", "item_id": str(r.item_id), "event_type": "rating",
+             "value": float(r.value), "timestamp": int(r.timestamp)}
+            for r in recent.itertuples()]

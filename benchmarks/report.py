@@ -98,9 +98,6 @@ QUOTED_COMMANDS: dict[str, list[str]] = {
     "service-ml-1m": ["benchmarks/bench_service.py --model-dir MODEL_DIR"],
     "service-ml-1m-2-processes": [
         "benchmarks/bench_service.py --model-dir MODEL_DIR --workers 2 --tag 2-processes"],
-    "service-ml-1m-no-impressions": [
-        "DRIFTREC_FEEDBACK__RECORD=false benchmarks/bench_service.py --model-dir MODEL_DIR"
-        " --tag no-impressions"],
     "service-ml-1m-postgresql": [
         "benchmarks/bench_service.py --model-dir MODEL_DIR --workers 2"
         " --db postgresql+psycopg://postgres@127.0.0.1:5432/bench (a fresh database)"],
