@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
 from driftrec.store.engine import StoreConfigError, make_engine
+from driftrec.store.feedback import Impression, impression_row, prune_impressions
 from driftrec.store.migrations import LATEST_VERSION, current_version, migrate
 
 
@@ -252,3 +253,21 @@ def test_item_counts_after_a_row_count_only_newer_events(store_url):
     store.add_events([ev("u3", "b")], counting)
     assert store.item_counts_after(last)[0] == {"b": 1}
     assert store.item_counts_after(store.item_counts_after(last)[1]) == ({}, last + 1)
+
+
+def test_impressions_past_retention_are_deleted_oldest_first(store_url):
+    """Age first, then the oldest beyond the row cap, through the time index."""
+    store = Store(store_url, "secret")
+    store.add_event_groups([], None, [
+        impression_row(Impression(f"r{i}", "u", 1000.0 + i, "v1", 0, [("a", 0, None)]))
+        for i in range(10)])
+    assert prune_impressions(store, older_than=1003.0, max_rows=100) == 3  # r0-r2: too old
+    # r3-r5: beyond the newest 4 rows, deleted two per transaction
+    assert prune_impressions(store, older_than=0.0, max_rows=4, chunk=2) == 3
+    assert prune_impressions(store, older_than=0.0, max_rows=4) == 0
+    with store.engine.connect() as conn:
+        left = conn.execute(select(tables.impressions.c.recommendation_id)
+                            .order_by(tables.impressions.c.created_at)).scalars().all()
+        indexes = {i["name"] for i in inspect(conn).get_indexes("impressions")}
+    assert left == ["r6", "r7", "r8", "r9"]
+    assert "ix_impressions_created" in indexes

@@ -5,7 +5,8 @@ Each service process runs one worker thread (:meth:`FeedbackLoop.start`); a pass
 whose attribution window has closed (locked, so two processes never take the same one),
 labels them (:mod:`driftrec.feedback.labels`), applies one guarded update
 (:mod:`driftrec.feedback.update`) to the active weights, stores the result as a new weights
-version and makes it active, and prunes impressions past retention. Every process serves
+version and makes it active. At most every ``PRUNE_EVERY_S`` a pass also deletes the
+impressions past retention, in a short transaction of its own. Every process serves
 the active version (it is read with the other shared settings on each request).
 """
 
@@ -27,6 +28,10 @@ from driftrec.store import feedback as fb
 
 log = logging.getLogger(__name__)
 
+#: Seconds between retention passes (each in a transaction of its own; labelling runs every
+#: pass).
+PRUNE_EVERY_S = 60.0
+
 
 def offline_weights(model: Any) -> Weights | None:
     """The fused model's fitted ``(W, b)`` over standardised signals (None: not fused)."""
@@ -45,6 +50,7 @@ class FeedbackLoop:
         self.config = config
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pruned_at = -float("inf")
 
     # -- one pass -------------------------------------------------------------------
     def run_once(self, now: float | None = None) -> dict[str, Any]:
@@ -83,8 +89,10 @@ class FeedbackLoop:
             if cfg.enabled and offline is not None and ys:
                 report.update(self._learn(conn, loaded.version, offline, np.asarray(xs),
                                           np.asarray(ys), np.asarray(ws), now))
+        if now - self._pruned_at >= PRUNE_EVERY_S:
             report["pruned"] = fb.prune_impressions(
-                conn, now - cfg.retention_days * 86_400, cfg.retention_rows)
+                self.store, now - cfg.retention_days * 86_400, cfg.retention_rows)
+            self._pruned_at = now
         if report["version"] is not None:
             log.info("feedback: %d impressions, %d labelled rows -> weights version %d%s",
                      report["labelled"], report["rows"], report["version"],

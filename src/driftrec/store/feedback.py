@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
 from driftrec.store import tables as t
 from driftrec.store.records import StoredEvent
+
+if TYPE_CHECKING:
+    from driftrec.store.store import Store
 
 #: Meta key of the active fusion weights version.
 ACTIVE_WEIGHTS = "fusion_weights"
@@ -119,19 +122,32 @@ def add_item_feedback(conn: Connection, counts: dict[str, tuple[int, int]]) -> N
                                                          engaged=engaged))
 
 
-def prune_impressions(conn: Connection, older_than: float, max_rows: int) -> int:
-    """Delete impressions past retention (age, then the oldest beyond ``max_rows``)."""
-    n = conn.execute(delete(t.impressions).where(t.impressions.c.created_at < older_than)
-                     ).rowcount
-    total = conn.execute(select(func.count()).select_from(t.impressions)).scalar_one()
-    if total > max_rows:
-        cutoff = conn.execute(select(t.impressions.c.created_at)
-                              .order_by(t.impressions.c.created_at.desc())
+def prune_impressions(store: Store, older_than: float, max_rows: int, chunk: int = 500
+                      ) -> int:
+    """Delete impressions past retention: those created before ``older_than``, and the
+    oldest beyond the newest ``max_rows``; returns how many.
+
+    The row cap is found by a read (a walk down the time index, which takes no write lock);
+    the deletes go oldest first through the same index, ``chunk`` rows per write
+    transaction, so that event writers wait for a chunk at most, never for a pass over
+    the whole table.
+    """
+    imp = t.impressions.c
+    with store.engine.connect() as conn:
+        cutoff = conn.execute(select(imp.created_at).order_by(imp.created_at.desc())
                               .offset(max_rows).limit(1)).scalar_one_or_none()
-        if cutoff is not None:
-            n += conn.execute(delete(t.impressions)
-                              .where(t.impressions.c.created_at <= cutoff)).rowcount
-    return int(n)
+    past = imp.created_at < older_than
+    if cutoff is not None:
+        past = past | (imp.created_at <= cutoff)
+    oldest = select(imp.recommendation_id).where(past).order_by(imp.created_at).limit(chunk)
+    deleted = 0
+    while True:
+        with store.transaction() as conn, conn.begin():
+            n = int(conn.execute(delete(t.impressions)
+                                 .where(imp.recommendation_id.in_(oldest))).rowcount)
+        deleted += n
+        if n < chunk:
+            return deleted
 
 
 def active_weights(conn: Connection, model_version: str, *, lock: bool = False

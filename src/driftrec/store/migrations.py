@@ -87,6 +87,13 @@ def _v7_item_feedback(conn: Connection) -> None:
     t.metadata.create_all(conn, tables=[t.item_feedback])
 
 
+def _v8_impressions_by_time(conn: Connection) -> None:
+    """Impressions by time alone: retention finds and deletes the oldest ones through this
+    index instead of reading the whole table."""
+    index = next(i for i in t.impressions.indexes if i.name == "ix_impressions_created")
+    index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
@@ -95,6 +102,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "user states in a compact binary format", _v5_binary_state),
     (6, "shared user segmentation versions and segment history", _v6_segmentations),
     (7, "per-item impression and engagement counts", _v7_item_feedback),
+    (8, "impressions indexed by time, for retention", _v8_impressions_by_time),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

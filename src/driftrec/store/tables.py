@@ -116,6 +116,7 @@ impressions = Table(
     Column("labelled", Boolean, nullable=False, default=False),
     Index("ix_impressions_user", "user_key", "created_at"),
     Index("ix_impressions_due", "labelled", "created_at"),
+    Index("ix_impressions_created", "created_at"),  # retention: oldest first
 )
 
 #: Versions of the fused model's weights W learned online; the active one is in ``meta``.
