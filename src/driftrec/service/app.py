@@ -61,8 +61,9 @@ def settle_heap() -> None:
 
     A start-up heap holds about half a million tracked objects (torch, transformers,
     pandas); every full collection walked all of them and stalled each request in the
-    process for about 250 ms, which was the service's p99. Frozen objects are still freed
-    by reference counting; only cycles among them are kept.
+    process (about a quarter of a second per collection, measured in a loaded process).
+    Frozen objects are still freed by reference counting; only cycles among them are
+    kept.
     """
     gc.collect()
     gc.freeze()

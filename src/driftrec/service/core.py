@@ -7,6 +7,7 @@ returns, and every request first pulls what other processes changed (items, acti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from starlette.concurrency import run_in_threadpool
 
 from driftrec.config import Settings
 from driftrec.data.schema import ITEM_ID
@@ -329,6 +331,14 @@ class ServiceCore:
         duplicates)`` once they are durable. Concurrent calls share one transaction
         (:mod:`driftrec.service.ingest`); each call is all-or-nothing."""
         return self.writer.submit(events, self.text_vectors(events))
+
+    async def ingest_async(self, events: list[NewEvent]) -> tuple[int, int]:
+        """:meth:`ingest` for a handler on the event loop: texts are encoded in the thread
+        pool (a language model call) and the commit is awaited, so no thread waits for
+        the disk."""
+        vectors = await run_in_threadpool(self.text_vectors, events) if any(
+            e.text for e in events) else {}
+        return await asyncio.wrap_future(self.writer.enqueue(events, vectors))
 
     def text_vectors(self, events: list[NewEvent]) -> dict[str, np.ndarray]:
         """The language model's vectors of the events' texts (none for events without)."""

@@ -50,6 +50,8 @@ _ID_SECRET = "id_secret"
 #: The key :meth:`Store.meta_and_revision` gives the user's revision among the meta rows
 #: (no meta key has spaces).
 _REVISION_ROW = "user revision"
+#: The meta rows every process reads to stay in step (all but the id secret).
+_SHARED_META = select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key != _ID_SECRET)
 
 
 class Store:
@@ -428,8 +430,7 @@ class Store:
     # -- shared meta: catalogue version and active model ----------------------------
     def meta_values(self) -> dict[str, str]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.meta.c.key, t.meta.c.value)
-                                .where(t.meta.c.key != _ID_SECRET)).all()
+            rows = conn.execute(_SHARED_META).all()
         return {r.key: r.value for r in rows}
 
     def meta_and_revision(self, user_key: str) -> tuple[dict[str, str], str | None]:
@@ -437,7 +438,7 @@ class Store:
         request for one user reads before anything else (one round trip to PostgreSQL,
         not two)."""
         both = union_all(
-            select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key != _ID_SECRET),
+            _SHARED_META,
             select(literal(_REVISION_ROW).label("key"), t.user_state.c.revision.label("value"))
             .where(t.user_state.c.user_key == user_key))
         with self.engine.connect() as conn:

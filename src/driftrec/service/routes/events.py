@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 
 from driftrec.service.auth import require_admin
 from driftrec.service.core import ServiceCore
@@ -48,12 +46,8 @@ async def post_events(batch: EventBatch, request: Request,
             text=e.text or None, event_id=e.event_id,
             client_timestamp=e.timestamp is not None,
             recommendation_id=e.recommendation_id))
-    # Texts are encoded in the thread pool (a language model call); the commit is awaited
-    # on the event loop, so waiting requests hold no thread.
-    vectors = await run_in_threadpool(c.text_vectors, events) if any(
-        e.text for e in events) else {}
     try:
-        accepted, duplicates = await asyncio.wrap_future(c.writer.enqueue(events, vectors))
+        accepted, duplicates = await c.ingest_async(events)
     except EventIdConflict as conflict:
         raise reject(f"body.events.{conflict.index}.event_id",
                      f"{conflict}; nothing in this request was stored", 409) from None
