@@ -41,8 +41,9 @@ def main() -> None:
     from driftrec.data.synthetic import SynthConfig, make_catalogue
     from driftrec.recommend.encoding import load_encoder
     from driftrec.text.cache import encode_texts
-    from driftrec.text.distributed import RayEncoder, connect
+    from driftrec.text.distributed import RayEncoder
     from driftrec.text.templates import item_texts
+    from driftrec.utils.ray_cluster import connect
 
     config = SynthConfig(users=1, items=args.texts, events=1, seed=0)
     texts = item_texts(make_catalogue(config, np.random.default_rng(0)).table)

@@ -30,7 +30,8 @@ _STAGES = {"encode": "embedding event texts", "import": "importing events"}
 
 
 def run_import(core: ServiceCore, events: str, *, batch_rows: int,
-               skip_existing_users: bool) -> ImportSummary:
+               skip_existing_users: bool, ray: str | None = None,
+               ray_workers: int = 2) -> ImportSummary:
     """Import with progress bars on stderr, print the summary; exit 2 on bad input and
     130 when interrupted (whole committed batches stay)."""
     from driftrec.data.errors import DataError
@@ -50,7 +51,7 @@ def run_import(core: ServiceCore, events: str, *, batch_rows: int,
         try:
             summary = import_events(core, events, batch_rows=batch_rows,
                                     skip_existing_users=skip_existing_users,
-                                    progress=progress)
+                                    progress=progress, ray=ray, ray_workers=ray_workers)
         except PartialImport as exc:
             raise fail(str(exc)) from None
         except DataError as exc:
@@ -64,6 +65,9 @@ def run_import(core: ServiceCore, events: str, *, batch_rows: int,
     table.add_row(f"{summary.events:,}", f"{summary.duplicates:,}", f"{summary.users:,}",
                   f"{summary.skipped_users:,}", f"{summary.seconds:.1f}", f"{rate:,.0f}")
     console.print(table)
+    if ray is not None:
+        console.print(f"interest states of {summary.ray_users:,} users built on Ray "
+                      f"({ray_workers} workers), the others in this process")
     if summary.interrupted:
         raise typer.Exit(130)
     return summary
@@ -86,6 +90,12 @@ def import_command(
         "interrupted import of a file without event ids)."),
     batch_rows: int = typer.Option(20_000, min=1, help="Events per transaction (whole "
                                    "users)."),
+    ray: str | None = typer.Option(None, "--ray", help="Build the interest states on Ray: "
+                                   "auto (this machine's cluster, or a local one), local, or "
+                                   "a cluster address (ray://host:10001); default: in this "
+                                   "process. Writes stay in this process."),
+    ray_workers: int = typer.Option(2, min=1, help="State-building actors on Ray (one CPU "
+                                    "each)."),
 ) -> None:
     """Import historical events: stored, and interest states built as the live path does."""
     from driftrec.config import load_settings
@@ -95,7 +105,7 @@ def import_command(
     core = ServiceCore(settings)
     try:
         run_import(core, events, batch_rows=batch_rows,
-                   skip_existing_users=skip_existing_users)
+                   skip_existing_users=skip_existing_users, ray=ray, ray_workers=ray_workers)
     finally:
         core.close()
 

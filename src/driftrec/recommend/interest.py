@@ -21,6 +21,13 @@ from driftrec.store import StoredEvent
 log = logging.getLogger(__name__)
 
 
+#: How the interest state's vectors are stored (the store writes numpy arrays as raw bytes).
+#: float64, as they are computed: a stored state reads back bit for bit, so a user's state
+#: is the same whether their events came one per request or in one bulk import (float32
+#: would halve the write but round the sums once per write).
+STORED_VECTOR_DTYPE = np.float64
+
+
 def load_state(data: Mapping[str, Any] | None, user_key: str, dim: int) -> InterestState:
     """The stored state, or a fresh one when there is none or it has another dimension."""
     if data and int(data.get("dim", -1)) == dim:
@@ -54,3 +61,26 @@ def interest_vector(state: InterestState) -> np.ndarray | None:
     v = state.short_term + state.long_term
     n = float(np.linalg.norm(v))
     return (v / n).astype(np.float32) if n > 0 else None
+
+
+class InterestUpdater:
+    """A :data:`StateUpdater`: moves a user's stored interest state by new events with
+    ``config``. With ``keep`` it keeps the state it returned for each user (``states``, for
+    the in-memory contexts after a commit); a bulk import, which writes a million users
+    through one updater, keeps nothing."""
+
+    def __init__(self, catalogue: Catalogue, text_vectors: Mapping[str, np.ndarray],
+                 config: InterestConfig, *, keep: bool = True) -> None:
+        self.catalogue = catalogue
+        self.text_vectors = text_vectors
+        self.config = config
+        self.keep = keep
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
+        state = load_state(data, user_key, self.catalogue.dim)
+        apply_events(state, new, self.catalogue, self.text_vectors, self.config)
+        out = state.to_dict(arrays=STORED_VECTOR_DTYPE)
+        if self.keep:
+            self.states[user_key] = out
+        return out

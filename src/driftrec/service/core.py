@@ -29,26 +29,19 @@ from driftrec.feedback.update import Weights
 from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
 from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
-from driftrec.recommend.interest import apply_events, load_state
+from driftrec.recommend.interest import InterestUpdater
 from driftrec.recommend.models import LoadedModel, ModelHolder, load_model, training_users
 from driftrec.recommend.pipeline import OnlineWeights, Recommendation, RecommendationEngine
 from driftrec.recommend.segment_index import SegmentIndex
 from driftrec.recommend.served_items import Catalogue
 from driftrec.recommend.user_profile import Projection
 from driftrec.service.ingest import GroupCommitter
-from driftrec.store import ItemRecord, NewEvent, Store, StoredEvent
+from driftrec.store import ItemRecord, NewEvent, Store
 from driftrec.store.feedback import ACTIVE_WEIGHTS, Impression, get_weights, impression_row
 from driftrec.store.store import StateUpdater, UserWrite
 from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
 log = logging.getLogger(__name__)
-
-#: How the interest state's vectors are stored (the store writes numpy arrays as raw bytes).
-#: float64, as they are computed: a stored state reads back bit for bit, so a user's state
-#: is the same whether their events came one per request or in one bulk import (float32
-#: would halve the write but round the sums once per write).
-STORED_VECTOR_DTYPE = np.float64
-
 
 @dataclass
 class ItemWrite:
@@ -68,29 +61,6 @@ def item_row(item: ItemWrite | ItemRecord) -> dict[str, Any]:
     if item.text:
         row["description"] = item.text
     return row
-
-
-class InterestUpdater:
-    """A :data:`StateUpdater`: moves a user's stored interest state by new events with
-    ``config``. With ``keep`` it keeps the state it returned for each user (``states``, for
-    the in-memory contexts after a commit); a bulk import, which writes a million users
-    through one updater, keeps nothing."""
-
-    def __init__(self, catalogue: Catalogue, text_vectors: Mapping[str, np.ndarray],
-                 config: InterestConfig, *, keep: bool = True) -> None:
-        self.catalogue = catalogue
-        self.text_vectors = text_vectors
-        self.config = config
-        self.keep = keep
-        self.states: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
-        state = load_state(data, user_key, self.catalogue.dim)
-        apply_events(state, new, self.catalogue, self.text_vectors, self.config)
-        out = state.to_dict(arrays=STORED_VECTOR_DTYPE)
-        if self.keep:
-            self.states[user_key] = out
-        return out
 
 
 class ServiceCore:

@@ -12,7 +12,8 @@ A service starts with its real users at once instead of replaying its history ov
    (a stable sort: ties keep file order), go through :meth:`ServiceCore.state_updater`
    (:func:`driftrec.recommend.interest.apply_events`, the served model's interest config,
    the catalogue's item vectors), continuing from the user's stored state; so a user ends
-   up exactly as if the events had been posted one by one.
+   up exactly as if the events had been posted one by one. With ``ray`` the states are
+   built by Ray actors while this process writes (:mod:`driftrec.service.ray_states`).
 3. **Write in transactions of whole users** (:meth:`Store.import_events`, about
    ``batch_rows`` events each). Ctrl-C or an error leaves whole committed batches only.
 
@@ -87,6 +88,7 @@ class ImportSummary:
     skipped_events: int = 0
     no_vector_events: int = 0  #: stored, but their item has no text vector in the store
     batches: int = 0
+    ray_users: int = 0  #: users whose state was built on Ray (the rest in this process)
     seconds: float = 0.0
     read_seconds: float = 0.0
     interrupted: bool = False
@@ -296,9 +298,12 @@ def _text_vectors(core: ServiceCore, frame: pd.DataFrame,
 
 
 def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BATCH_ROWS,
-                  skip_existing_users: bool = False,
-                  progress: Progress | None = None) -> ImportSummary:
+                  skip_existing_users: bool = False, progress: Progress | None = None,
+                  ray: str | None = None, ray_workers: int = 2) -> ImportSummary:
     """Import an events file (or dataset name) into ``core``'s store; see module docstring.
+
+    ``ray`` (``auto``, ``local`` or a cluster address) builds the states on ``ray_workers``
+    Ray actors (:mod:`driftrec.service.ray_states`); the result is the same.
 
     Returns the summary; on Ctrl-C it returns what was committed, with ``interrupted`` set.
     Raises :class:`DataError` (file, line, field) for bad input: nothing is written then;
@@ -331,13 +336,20 @@ def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BA
     # called once per user with all of the user's imported events; it keeps no states
     # (memory stays flat however many users the file holds)
     update = core.state_updater(vecs, keep=False)
+    groups, lines = _user_groups(frame)
+    if ray is not None:
+        from driftrec.service.ray_states import RayStateBuilder
+
+        update = RayStateBuilder(update, core.catalogue, vecs, core.interest_config,
+                                 core.store.ids.user_key, address=ray, workers=ray_workers,
+                                 chunk_rows=batch_rows)
+        groups = update.ahead(groups)
 
     def on_batch(counts: ImportCounts) -> None:
         summary.counts = ImportCounts(**asdict(counts))
         if progress is not None:
             progress("import", counts.rows, len(frame))
 
-    groups, lines = _user_groups(frame)
     if progress is not None:
         progress("import", 0, len(frame))
     try:
@@ -360,6 +372,8 @@ def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BA
                                                          counts.users)
     summary.skipped_users, summary.skipped_events = counts.skipped_users, counts.skipped_events
     summary.batches = counts.batches
+    if ray is not None:
+        summary.ray_users = update.built_ahead
     summary.seconds = time.perf_counter() - t0
     log.info("imported %d events (%d duplicates, %d skipped) of %d users in %.1fs",
              summary.events, summary.duplicates, summary.skipped_events, summary.users,

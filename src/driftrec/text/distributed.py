@@ -11,11 +11,9 @@ Rows come back in input order and each is what the wrapped encoder gives for tha
 alone: the lexical ``hashing`` encoder is bit-identical, a transformer agrees to float
 rounding (texts are padded with different neighbours in a batch).
 
-``address`` says where Ray runs: ``local`` starts a private Ray on this machine with
-``workers`` CPUs; ``auto`` joins the cluster this machine belongs to (``RAY_ADDRESS`` or
-a ``ray start`` on this machine) and starts a local one when there is none; anything else
-is a cluster address (``ray://head:10001`` or ``head:6379``). Ray is an optional
-dependency (``pip install "ray[data]"``, the ``ray`` extra).
+``address`` says where Ray runs (:func:`driftrec.utils.ray_cluster.connect`): ``local``,
+``auto`` or a cluster address. Ray is an optional dependency (``pip install "ray[data]"``,
+the ``ray`` extra).
 """
 
 from __future__ import annotations
@@ -25,6 +23,8 @@ import os
 from typing import Any
 
 import numpy as np
+
+from driftrec.utils.ray_cluster import connect
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +51,6 @@ class _EncoderActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.encoder.encode([str(t) for t in batch["text"]])
         return {"row": batch["row"], "vector": np.asarray(vectors, dtype=np.float32)}
-
-
-def ray_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("ray") is not None
-
-
-def connect(address: str = "auto", *, workers: int = 2, **init: Any) -> Any:
-    """Initialise Ray (once per process) for ``address``; returns the ``ray`` module."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError('encoding on Ray needs Ray Data: pip install "ray[data]"') from exc
-    if ray.is_initialized():
-        return ray
-    options = {"include_dashboard": False, "log_to_driver": False, **init}
-    if address == "local":
-        ray.init(num_cpus=workers, **options)
-    elif address == "auto":
-        try:
-            ray.init(address="auto", **options)
-        except ConnectionError:
-            log.info("no running Ray cluster found: starting a local one with %d CPUs",
-                     workers)
-            ray.init(num_cpus=workers, **options)
-    else:
-        ray.init(address=address, **options)
-    return ray
 
 
 class RayEncoder:
