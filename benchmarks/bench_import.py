@@ -11,6 +11,11 @@
    peak RSS (sampled in a thread);
 4. checks the result: stored events, state rows, ``n_events`` per user.
 
+``--ray-workers 0,2`` repeats steps 1-4 on a fresh store per setting: 0 builds the states
+in this process, n on n Ray actors (a local Ray started with n CPUs; ``driftrec import
+--ray``), and checks that every setting stored the same states (a digest of all state
+rows). Peak RSS is this process's; Ray's actors are processes of their own.
+
 Writes ``benchmarks/results/import-ml-1m.{json,md}`` (``import-ml-1m-<suffix>`` with
 ``--suffix``).
 
@@ -20,6 +25,7 @@ Writes ``benchmarks/results/import-ml-1m.{json,md}`` (``import-ml-1m-<suffix>`` 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import tempfile
@@ -62,42 +68,30 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite "
                         "file in a temporary folder)")
     parser.add_argument("--batch-rows", type=int, default=20_000)
+    parser.add_argument("--ray-workers", default="0", help="comma list: 0 = states built in "
+                        "this process, n = on n Ray actors")
     parser.add_argument("--suffix", default="")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not movielens.is_fetched(args.dataset):
         movielens.fetch(args.dataset)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.db or f"sqlite:///{Path(tmp) / 'import.db'}"
-        settings = load_settings(database_url=url, encoder=args.encoder,
-                                 model_dir=args.model_dir, id_secret=SECRET)
-        core = ServiceCore(settings)
-        rows = []
-        with measure() as usage:
-            n_items = add_items(core, args.dataset)
-        rows.append({"step": f"store items ({args.encoder} embeddings)", "items": n_items,
-                     "seconds": round(usage.seconds, 1),
-                     "peak_rss_mb": round(usage.peak_rss_mb)})
-        with measure() as usage:
-            summary = import_events(core, args.dataset, batch_rows=args.batch_rows)
-        rows.append({"step": "import events + build states", "events": summary.events,
-                     "users": summary.users,
-                     "seconds": round(usage.seconds, 1),
-                     "events_per_s": round(summary.events / usage.seconds),
-                     "peak_rss_mb": round(usage.peak_rss_mb),
-                     "read_check_s": round(summary.read_seconds, 1),
-                     "batches": summary.batches})
-        with core.store.engine.connect() as conn:
-            stored = conn.execute(select(func.count()).select_from(tables.events)).scalar_one()
-            states = conn.execute(select(func.count(), func.sum(tables.user_state.c.n_events))
-                                  ).one()
-        core.close()
-        assert stored == summary.events == summary.rows, (stored, summary)
-        assert states[0] == summary.users and states[1] == stored, states
-        db_mb = sum(f.stat().st_size for f in Path(tmp).glob("import.db*")) / 2**20
+    settings_list = [int(w) for w in args.ray_workers.split(",")]
+    if args.db and len(settings_list) > 1:
+        parser.error("--db with several --ray-workers settings: each needs a fresh store")
+    if max(settings_list) > 0:
+        from driftrec.utils.ray_cluster import connect
 
-    columns = ["step", "events", "users", "items", "seconds", "events_per_s", "peak_rss_mb"]
+        connect("local", workers=max(settings_list))
+    rows, digests = [], {}
+    for workers in settings_list:
+        digest, url, db_mb, state_rows = import_once(args, workers, rows)
+        digests[workers] = digest
+    if len(set(digests.values())) != 1:
+        raise AssertionError(f"the settings stored different states: {digests}")
+
+    columns = ["step", "states built", "events", "users", "items", "seconds", "events_per_s",
+               "peak_rss_mb"]
     model = args.model_dir.name if args.model_dir else "none"
     title = (f"Bulk import of {args.dataset.upper()} into a fresh "
              f"{'SQLite' if args.db is None else url.split(':')[0]} store")
@@ -105,10 +99,52 @@ def main() -> None:
     stem = f"import-{args.dataset}" + (f"-{args.suffix}" if args.suffix else "")
     report.write_results(rows, columns, RESULTS, stem, title=title, protocol={
         "dataset": args.dataset, "encoder": args.encoder, "model": model,
-        "batch_rows": args.batch_rows, "state_rows": states[0],
+        "batch_rows": args.batch_rows, "state_rows": state_rows,
         "database_mb": round(db_mb) if args.db is None else None,
+        "same states in every setting": True,
         "load_average_1m": round(os.getloadavg()[0], 1),
         "command": COMMAND})
+
+
+def import_once(args, workers: int, rows: list[dict]) -> tuple[str, str, float, int]:
+    """Steps 1-4 on a fresh store; appends two rows; returns the digest of the stored
+    states, the database URL, its size in MB and the number of state rows."""
+    where = f"on {workers} Ray actors" if workers else "in this process"
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.db or f"sqlite:///{Path(tmp) / 'import.db'}"
+        settings = load_settings(database_url=url, encoder=args.encoder,
+                                 model_dir=args.model_dir, id_secret=SECRET)
+        core = ServiceCore(settings)
+        with measure() as usage:
+            n_items = add_items(core, args.dataset)
+        rows.append({"step": f"store items ({args.encoder} embeddings)", "items": n_items,
+                     "states built": where, "seconds": round(usage.seconds, 1),
+                     "peak_rss_mb": round(usage.peak_rss_mb)})
+        with measure() as usage:
+            summary = import_events(core, args.dataset, batch_rows=args.batch_rows,
+                                    ray="local" if workers else None, ray_workers=workers)
+        rows.append({"step": "import events + build states", "states built": where,
+                     "events": summary.events, "users": summary.users,
+                     "seconds": round(usage.seconds, 1),
+                     "events_per_s": round(summary.events / usage.seconds),
+                     "peak_rss_mb": round(usage.peak_rss_mb),
+                     "read_check_s": round(summary.read_seconds, 1),
+                     "batches": summary.batches, "users built on Ray": summary.ray_users})
+        user_state = tables.user_state.c
+        digest = hashlib.sha256()
+        with core.store.engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(tables.events)).scalar_one()
+            states = conn.execute(select(func.count(), func.sum(user_state.n_events))).one()
+            for blob, n in conn.execute(select(user_state.state_blob, user_state.n_events)
+                                        .order_by(user_state.user_key)):
+                digest.update(bytes(blob or b"") + str(n).encode())
+        core.close()
+        assert stored == summary.events == summary.rows, (stored, summary)
+        assert states[0] == summary.users and states[1] == stored, states
+        if workers:
+            assert summary.ray_users == summary.users, summary
+        db_mb = sum(f.stat().st_size for f in Path(tmp).glob("import.db*")) / 2**20
+    return digest.hexdigest(), url, db_mb, int(states[0])
 
 
 if __name__ == "__main__":

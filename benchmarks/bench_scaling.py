@@ -15,6 +15,17 @@ sampled every 50 ms) are recorded. ``WORK`` in the recorded commands is the work
 
 Item-kNN holds dense item-item matrices (6.7 GB at 20,000 items): past that, ``--model
 pop`` gives the import its catalogue without them.
+
+``--sweep events`` or ``--sweep items`` runs the three stages at each size of ``--sizes``
+(events: users = events / 20, items fixed; items: events and users fixed), writes one
+results file ``scaling-sweep-<events|items>`` with a row per size and stage, and, when
+matplotlib is installed (``pip install matplotlib``), draws seconds and peak memory
+against size on log-log axes into ``docs/scaling-<events|items>.svg``:
+
+    .venv/bin/python benchmarks/bench_scaling.py --sweep events --model pop \
+        --sizes 250000,500000,1000000,2000000,4000000 --items 20000
+    .venv/bin/python benchmarks/bench_scaling.py --sweep items --model pop \
+        --sizes 10000,100000,1000000 --events 1000000 --users 50000
 """
 
 from __future__ import annotations
@@ -62,6 +73,97 @@ def run_stage(name: str, argv: list[str], cwd: Path) -> dict:
             "peak_rss_mb": peak}
 
 
+def run_stages(args: argparse.Namespace, work: Path, events: int, users: int,
+               items: int) -> list[dict]:
+    """Generate, train and import at one size in ``work``; one row per stage."""
+    work.mkdir(parents=True, exist_ok=True)
+    data, model, db = work / "data", work / "model", work / "driftrec.db"
+    for path in (model, db):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    db_url = args.db or f"sqlite:///{db}"
+    backend = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+    stages = [
+        ("generate", ["data", "synth", "--users", str(users), "--items",
+                      str(items), "--events", str(events), "--seed",
+                      str(args.seed), "--out", str(data)]),
+        (f"train {args.model}", ["train", "--events", str(data / "events.parquet"),
+                                 "--items", str(data / "items.parquet"), "--model",
+                                 args.model, "--out", str(model)]),
+        (f"import into {backend}", ["import", "--events", str(data / "events.parquet"),
+                                    "--db", db_url, "--model-dir", str(model), "--encoder",
+                                    "hashing"]),
+    ]
+    rows = []
+    for name, argv in stages:
+        row = run_stage(name, [*DRIFTREC, *argv], work)
+        row["command"] = row["command"].replace(str(work), "WORK")
+        row["events_per_s"] = events / row["seconds"]
+        rows.append(row)
+    return rows
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """The stages at every size of ``--sizes``; one results file and (with matplotlib) a
+    plot of seconds and peak memory against size."""
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    if not sizes:
+        raise SystemExit("--sweep needs --sizes")
+    backend = "SQLite"
+    rows = []
+    for size in sizes:
+        events, users, items = ((size, max(size // 20, 1), args.items)
+                                if args.sweep == "events" else (args.events, args.users, size))
+        work = Path(tempfile.mkdtemp(prefix="driftrec-scaling-", dir=args.workdir))
+        for row in run_stages(args, work, events, users, items):
+            rows.append({"events": events, "users": users, "items": items, **row})
+        shutil.rmtree(work, ignore_errors=True)
+    stem = f"scaling-sweep-{args.sweep}" + (f"-{args.tag}" if args.tag else "")
+    harness.write_results(
+        rows, ["events", "users", "items", "stage", "seconds", "events_per_s",
+               "peak_rss_mb"], stem, out=args.out,
+        title=f"Stage times and peak memory against the number of {args.sweep} "
+              f"({backend}, model {args.model})",
+        protocol={"sweep": args.sweep, "sizes": sizes, "model": args.model,
+                  "database": backend, "seed": args.seed, "cpus": os.cpu_count(),
+                  "load_average_1m_at_end": os.getloadavg()[0]})
+    plot(rows, args.sweep, Path(__file__).parent.parent / "docs" / f"scaling-{args.sweep}.svg")
+
+
+def plot(rows: list[dict], axis: str, path: Path) -> None:
+    """Seconds and peak RSS per stage against ``axis`` (log-log), as an SVG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("svg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plot (pip install matplotlib)")
+        return
+    stages = list(dict.fromkeys(r["stage"] for r in rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for stage in stages:
+        own = [r for r in rows if r["stage"] == stage]
+        xs = [r[axis] for r in own]
+        left.plot(xs, [r["seconds"] for r in own], marker="o", label=stage)
+        right.plot(xs, [r["peak_rss_mb"] / 1024 for r in own], marker="o", label=stage)
+    for ax, label in ((left, "seconds"), (right, "peak RSS, GB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(axis)
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    fig.suptitle(f"driftrec stages against the number of {axis} (2 CPU cores)")
+    fig.tight_layout()
+    metadata = {"Date": None}  # no timestamp: a rerun with the same figures is the same file
+    fig.savefig(path, metadata=metadata)
+    plt.close(fig)
+    log.info("plot: %s", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,36 +177,20 @@ def main() -> None:
                         help="database of the import, empty (default: SQLite in WORK)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the files here (default: a temporary folder)")
+    parser.add_argument("--sweep", choices=["events", "items"], default=None,
+                        help="run the stages at each of --sizes (see the docstring)")
+    parser.add_argument("--sizes", default="", help="comma list of sizes for --sweep")
     harness.add_common_args(parser, tag="suffix of the results files", out=True)
     args = parser.parse_args()
     harness.setup_logging()
+    if args.sweep:
+        if args.db:
+            parser.error("--sweep imports into a fresh SQLite file per size; leave out --db")
+        sweep(args)
+        return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="driftrec-scaling-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data, model, db = work / "data", work / "model", work / "driftrec.db"
-    for path in (model, db):
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    db_url = args.db or f"sqlite:///{db}"
-    backend = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
-    stages = [
-        ("generate", ["data", "synth", "--users", str(args.users), "--items",
-                      str(args.items), "--events", str(args.events), "--seed",
-                      str(args.seed), "--out", str(data)]),
-        (f"train {args.model}", ["train", "--events", str(data / "events.parquet"),
-                                 "--items", str(data / "items.parquet"), "--model",
-                                 args.model, "--out", str(model)]),
-        (f"import into {backend}", ["import", "--events", str(data / "events.parquet"),
-                                    "--db", db_url, "--model-dir", str(model), "--encoder",
-                                    "hashing"]),
-    ]
-    rows = []
-    for name, argv in stages:
-        row = run_stage(name, [*DRIFTREC, *argv], work)
-        row["command"] = row["command"].replace(str(work), "WORK")
-        row["events_per_s"] = args.events / row["seconds"]
-        rows.append(row)
+    rows = run_stages(args, work, args.events, args.users, args.items)
+    backend = "PostgreSQL" if (args.db or "").startswith("postgresql") else "SQLite"
     rows.append({"stage": "total", "seconds": sum(r["seconds"] for r in rows),
                  "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
     if args.workdir is None:
