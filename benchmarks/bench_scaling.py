@@ -31,6 +31,7 @@ against size on log-log axes into ``docs/scaling-<events|items>.svg``:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -46,6 +47,7 @@ import harness
 
 log = logging.getLogger("bench_scaling")
 DRIFTREC = [sys.executable, "-m", "driftrec"]
+DOCS = Path(__file__).parent.parent / "docs"
 
 
 def run_stage(name: str, argv: list[str], cwd: Path) -> dict:
@@ -129,11 +131,11 @@ def sweep(args: argparse.Namespace) -> None:
         protocol={"sweep": args.sweep, "sizes": sizes, "model": args.model,
                   "database": backend, "seed": args.seed, "cpus": os.cpu_count(),
                   "load_average_1m_at_end": os.getloadavg()[0]})
-    plot(rows, args.sweep, Path(__file__).parent.parent / "docs" / f"scaling-{args.sweep}.svg")
+    plot(rows, args.sweep, DOCS / f"scaling-{args.sweep}.svg")
 
 
 def plot(rows: list[dict], axis: str, path: Path) -> None:
-    """Seconds and peak RSS per stage against ``axis`` (log-log), as an SVG."""
+    """Seconds (log-log) and peak RSS per stage against ``axis``, as an SVG."""
     try:
         import matplotlib
 
@@ -142,19 +144,26 @@ def plot(rows: list[dict], axis: str, path: Path) -> None:
     except ImportError:
         log.warning("matplotlib is not installed: no plot (pip install matplotlib)")
         return
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     stages = list(dict.fromkeys(r["stage"] for r in rows))
+    sizes = sorted({r[axis] for r in rows})
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for stage in stages:
         own = [r for r in rows if r["stage"] == stage]
         xs = [r[axis] for r in own]
         left.plot(xs, [r["seconds"] for r in own], marker="o", label=stage)
         right.plot(xs, [r["peak_rss_mb"] / 1024 for r in own], marker="o", label=stage)
-    for ax, label in ((left, "seconds"), (right, "peak RSS, GB")):
+    for ax, label in ((left, "seconds (log)"), (right, "peak RSS, GB")):
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(axis)
+        ax.set_xticks(sizes, [_short(x) for x in sizes])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"{axis} (log)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
+    left.set_yscale("log")
+    left.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    right.set_ylim(bottom=0)
     left.legend(fontsize=8)
     fig.suptitle(f"driftrec stages against the number of {axis} (2 CPU cores)")
     fig.tight_layout()
@@ -162,6 +171,10 @@ def plot(rows: list[dict], axis: str, path: Path) -> None:
     fig.savefig(path, metadata=metadata)
     plt.close(fig)
     log.info("plot: %s", path)
+
+
+def _short(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}K"
 
 
 def main() -> None:
@@ -180,12 +193,19 @@ def main() -> None:
     parser.add_argument("--sweep", choices=["events", "items"], default=None,
                         help="run the stages at each of --sizes (see the docstring)")
     parser.add_argument("--sizes", default="", help="comma list of sizes for --sweep")
+    parser.add_argument("--replot", action="store_true",
+                        help="with --sweep: redraw the plot from its results file only")
     harness.add_common_args(parser, tag="suffix of the results files", out=True)
     args = parser.parse_args()
     harness.setup_logging()
     if args.sweep:
         if args.db:
             parser.error("--sweep imports into a fresh SQLite file per size; leave out --db")
+        if args.replot:
+            stem = f"scaling-sweep-{args.sweep}" + (f"-{args.tag}" if args.tag else "")
+            rows = json.loads((args.out / f"{stem}.json").read_text())["rows"]
+            plot(rows, args.sweep, DOCS / f"scaling-{args.sweep}.svg")
+            return
         sweep(args)
         return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="driftrec-scaling-"))

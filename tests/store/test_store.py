@@ -165,6 +165,14 @@ def test_items_carry_a_catalogue_sequence(store_url):
     assert [r.item_id for r in store.items_with_encoder_other_than("e")] == ["b"]
 
 
+def test_one_upsert_naming_an_item_twice_keeps_the_last(store_url):
+    store = Store(store_url, "secret")
+    store.upsert_items([ItemRecord("a", "first"), ItemRecord("b", "B"),
+                        ItemRecord("a", "second", hidden=True)])
+    assert store.get_item("a").title == "second" and store.get_item("a").hidden
+    assert sorted(r.item_id for r in store.items_since(0)) == ["a", "b"]
+
+
 def test_active_model_is_shared_through_the_database(store_url):
     a, b = Store(store_url, "secret"), Store(store_url, "secret")
     assert a.active_model() is None
