@@ -38,21 +38,28 @@ class Catalogue:
     vector_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: ``vectors`` is a view of its first rows: new items are appended in place and the
+    #: buffer grows geometrically, so a catalogue read page by page is copied a few times
+    #: in all rather than once per page.
+    _buffer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32),
+                                repr=False)
 
     def __post_init__(self) -> None:
         if self.vectors.shape[1] != self.dim:
             self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._buffer = self.vectors
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def sync(self, store: Store) -> bool:
         """Pull items changed since the last sync; True when anything changed."""
+        changed = False
         with self._lock:
-            changed = store.items_since(self.seq)
-            if changed:
-                self._apply(changed)
-            return bool(changed)
+            for page in store.item_pages_since(self.seq):
+                self._apply(page)
+                changed = True
+        return changed
 
     def _apply(self, records: Iterable[ItemRecord]) -> None:
         records = list(records)
@@ -67,7 +74,8 @@ class Catalogue:
             grow = len(new)
             self.hidden = np.concatenate([self.hidden, np.zeros(grow, dtype=bool)])
             self.has_vector = np.concatenate([self.has_vector, np.zeros(grow, dtype=bool)])
-            self.vectors = np.vstack([self.vectors, np.zeros((grow, self.dim), np.float32)])
+            self._reserve(n0 + grow)
+            self.vectors = self._buffer[:n0 + grow]
             self.vector_seq = np.concatenate([self.vector_seq, np.zeros(grow, dtype=np.int64)])
         for r in records:
             i = self.pos[r.item_id]
@@ -81,6 +89,14 @@ class Catalogue:
             self.has_vector[i] = vec is not None
             self.vectors[i] = vec if vec is not None else 0.0
             self.seq = max(self.seq, r.seq)
+
+    def _reserve(self, rows: int) -> None:
+        """Room for ``rows`` vectors, the rows past the current ones zero."""
+        if rows <= len(self._buffer):
+            return
+        buffer = np.zeros((max(rows, 2 * len(self._buffer)), self.dim), dtype=np.float32)
+        buffer[:len(self.vectors)] = self.vectors
+        self._buffer = buffer
 
     def vector(self, item_id: str) -> np.ndarray | None:
         i = self.pos.get(item_id)

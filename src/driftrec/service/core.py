@@ -43,6 +43,9 @@ from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
 log = logging.getLogger(__name__)
 
+#: Catalogue items embedded and stored per step of a bundle's catalogue import.
+CATALOGUE_CHUNK = 10_000
+
 @dataclass
 class ItemWrite:
     item_id: str
@@ -144,17 +147,24 @@ class ServiceCore:
         if new.empty:
             return 0
         log.info("importing %d catalogue items from %s", len(new), path)
-        vecs = self._embed(item_texts(new, template), cache=True)
-        records, key = [], self.embedding_key(template)
-        for row, vec in zip(new.to_dict("records"), vecs, strict=True):
-            attrs = {k: v for k, v in row.items()
-                     if k not in (ITEM_ID, "title") and v not in (None, "", "nan")}
-            records.append(ItemRecord(row[ITEM_ID], str(row.get("title") or ""), "", attrs,
-                                      False, to_bytes(vec), key))
-        for start in range(0, len(records), 1000):
-            self.store.upsert_items(records[start:start + 1000])
+        key = self.embedding_key(template)
+        # in chunks: a million-item catalogue never holds all its vectors twice over
+        for start in range(0, len(new), CATALOGUE_CHUNK):
+            part = new.iloc[start:start + CATALOGUE_CHUNK]
+            vecs = self._embed(item_texts(part, template), cache=True)
+            records = []
+            for row, vec in zip(part.to_dict("records"), vecs, strict=True):
+                attrs = {k: v for k, v in row.items()
+                         if k not in (ITEM_ID, "title") and v not in (None, "", "nan")}
+                records.append(ItemRecord(row[ITEM_ID], str(row.get("title") or ""), "",
+                                          attrs, False, to_bytes(vec), key))
+            for at in range(0, len(records), 1000):
+                self.store.upsert_items(records[at:at + 1000])
+            if len(new) > CATALOGUE_CHUNK:
+                log.info("catalogue items embedded and stored: %d of %d",
+                         start + len(part), len(new))
         self.catalogue.sync(self.store)
-        return len(records)
+        return len(new)
 
     def _prepare(self, loaded: LoadedModel) -> LoadedModel:
         """Import the bundle's catalogue and teach the model the catalogue's other items.

@@ -422,10 +422,16 @@ class Store:
 
     def items_since(self, seq: int) -> list[ItemRecord]:
         """Items written after catalogue sequence ``seq`` (all items for ``seq=0``)."""
+        return [item for page in self.item_pages_since(seq) for item in page]
+
+    def item_pages_since(self, seq: int, page: int = 10_000) -> Iterator[list[ItemRecord]]:
+        """:meth:`items_since` as a stream of pages of at most ``page`` items: reading a
+        million-item catalogue holds one page of rows at a time, not all of them."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.items).where(t.items.c.seq > seq)
-                                .order_by(t.items.c.seq)).all()
-        return [_item(r) for r in rows]
+            result = conn.execution_options(yield_per=page).execute(
+                select(t.items).where(t.items.c.seq > seq).order_by(t.items.c.seq))
+            for rows in result.partitions():
+                yield [_item(r) for r in rows]
 
     def items_with_encoder_other_than(self, key: str) -> list[ItemRecord]:
         """Items whose vector was made under another embedding key (the ``encoder`` column:
