@@ -29,6 +29,17 @@ from driftrec.data.dataset import Dataset
 pytest_plugins = ["service_helpers"]
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """Ray in this process on 127.0.0.1 with 2 CPUs, for the tests of work on Ray (shut
+    down after each module, so no other test runs beside it)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+             object_store_memory=100 * 2**20, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture
 def tiny_events() -> pd.DataFrame:
     """Three users, five items; u1 has two events with the same timestamp (t=3)."""

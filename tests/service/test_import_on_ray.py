@@ -20,16 +20,8 @@ from driftrec.service import create_app
 from driftrec.service.importer import import_events
 from driftrec.store.codec import plain
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")  # local_ray (tests/conftest.py) needs it
 pytestmark = pytest.mark.slow  # starting Ray and its actors takes 10-30 s
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
-             object_store_memory=100 * 2**20, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture

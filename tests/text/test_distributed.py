@@ -15,16 +15,8 @@ from driftrec.recommend.encoding import HashingEncoder
 from driftrec.text.cache import EmbeddingCache
 from driftrec.text.catalogue import embed_items
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")  # local_ray (tests/conftest.py) needs it
 pytestmark = pytest.mark.slow  # starting Ray and its actors takes 10-60 s
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
-             object_store_memory=100 * 2**20, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
