@@ -337,13 +337,14 @@ def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BA
     # (memory stays flat however many users the file holds)
     update = core.state_updater(vecs, keep=False)
     groups, lines = _user_groups(frame)
+    builder = None
     if ray is not None:
         from driftrec.service.ray_states import RayStateBuilder
 
-        update = RayStateBuilder(update, core.catalogue, vecs, core.interest_config,
-                                 core.store.ids.user_key, address=ray, workers=ray_workers,
-                                 chunk_rows=batch_rows)
-        groups = update.ahead(groups)
+        builder = RayStateBuilder(update, core.catalogue, vecs, core.interest_config,
+                                  core.store.ids.user_key, address=ray, workers=ray_workers,
+                                  chunk_rows=batch_rows)
+        update, groups = builder, builder.ahead(groups)
 
     def on_batch(counts: ImportCounts) -> None:
         summary.counts = ImportCounts(**asdict(counts))
@@ -367,13 +368,16 @@ def import_events(core: ServiceCore, source: str | Path, *, batch_rows: int = BA
                         f"{done.events} events of {done.users} users in earlier batches "
                         f"stay imported)", path=path, line=int(lines[conflict.index]),
                         field=EVENT_ID) from None
+    finally:
+        if builder is not None:
+            builder.close()
     counts = summary.counts
     summary.events, summary.duplicates, summary.users = (counts.events, counts.duplicates,
                                                          counts.users)
     summary.skipped_users, summary.skipped_events = counts.skipped_users, counts.skipped_events
     summary.batches = counts.batches
-    if ray is not None:
-        summary.ray_users = update.built_ahead
+    if builder is not None:
+        summary.ray_users = builder.built_ahead
     summary.seconds = time.perf_counter() - t0
     log.info("imported %d events (%d duplicates, %d skipped) of %d users in %.1fs",
              summary.events, summary.duplicates, summary.skipped_events, summary.users,

@@ -76,7 +76,9 @@ class RayStateBuilder:
             snapshot = (catalogue.dim, list(catalogue.ids), catalogue.has_vector.copy(),
                         catalogue.vectors.copy())
         shared = [ray.put(part) for part in (*snapshot, dict(text_vectors), config)]
-        self.pool = ActorPool([actor.remote(*shared) for _ in range(workers)])
+        self._ray = ray
+        self._actors = [actor.remote(*shared) for _ in range(workers)]
+        self.pool = ActorPool(self._actors)
         self.local, self.user_key = local, user_key
         self.workers, self.chunk_rows = workers, chunk_rows
         # per chunk: user key -> (events sent, state built from no state)
@@ -92,6 +94,14 @@ class RayStateBuilder:
             return ahead[1]
         self.built_here += 1
         return self.local(user_key, data, new)
+
+    def close(self) -> None:
+        """Stop the actors (they hold a copy of the catalogue each)."""
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
+        log.info("interest states: %d users built on Ray, %d in this process",
+                 self.built_ahead, self.built_here)
 
     def ahead(self, users: Users) -> Iterator[tuple[str, Sequence[StoredEvent]]]:
         """``users`` unchanged, each chunk yielded once its states are back from Ray,
