@@ -90,6 +90,12 @@ class Catalogue:
             self.vectors[i] = vec if vec is not None else 0.0
             self.seq = max(self.seq, r.seq)
 
+    def vector_snapshot(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Copies of ``ids``, ``has_vector`` and ``vectors`` taken together (for work
+        shipped to other processes while this one may sync)."""
+        with self._lock:
+            return list(self.ids), self.has_vector.copy(), self.vectors.copy()
+
     def _reserve(self, rows: int) -> None:
         """Room for ``rows`` vectors, the rows past the current ones zero."""
         if rows <= len(self._buffer):

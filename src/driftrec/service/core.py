@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 #: Catalogue items embedded and stored per step of a bundle's catalogue import.
 CATALOGUE_CHUNK = 10_000
 
+
 @dataclass
 class ItemWrite:
     item_id: str

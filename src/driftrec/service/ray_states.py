@@ -72,10 +72,8 @@ class RayStateBuilder:
         from ray.util import ActorPool
 
         actor = ray.remote(num_cpus=1)(_StateActor)
-        with catalogue._lock:
-            snapshot = (catalogue.dim, list(catalogue.ids), catalogue.has_vector.copy(),
-                        catalogue.vectors.copy())
-        shared = [ray.put(part) for part in (*snapshot, dict(text_vectors), config)]
+        shared = [ray.put(part) for part in (catalogue.dim, *catalogue.vector_snapshot(),
+                                             dict(text_vectors), config)]
         self._ray = ray
         self._actors = [actor.remote(*shared) for _ in range(workers)]
         self.pool = ActorPool(self._actors)
