@@ -19,8 +19,9 @@ pop`` gives the import its catalogue without them.
 ``--sweep events`` or ``--sweep items`` runs the three stages at each size of ``--sizes``
 (events: users = events / 20, items fixed; items: events and users fixed), writes one
 results file ``scaling-sweep-<events|items>`` with a row per size and stage, and, when
-matplotlib is installed (``pip install matplotlib``), draws seconds and peak memory
-against size on log-log axes into ``docs/scaling-<events|items>.svg``:
+matplotlib is installed (``pip install matplotlib``), draws seconds (log-log) and peak
+memory against size into ``docs/scaling-<events|items>.svg`` (``--replot`` redraws it from
+the results file):
 
     .venv/bin/python benchmarks/bench_scaling.py --sweep events --model pop \
         --sizes 250000,500000,1000000,2000000,4000000 --items 20000
@@ -86,7 +87,7 @@ def run_stages(args: argparse.Namespace, work: Path, events: int, users: int,
         elif path.exists():
             path.unlink()
     db_url = args.db or f"sqlite:///{db}"
-    backend = "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+    backend = backend_name(db_url)
     stages = [
         ("generate", ["data", "synth", "--users", str(users), "--items",
                       str(items), "--events", str(events), "--seed",
@@ -122,10 +123,9 @@ def sweep(args: argparse.Namespace) -> None:
         for row in run_stages(args, work, events, users, items):
             rows.append({"events": events, "users": users, "items": items, **row})
         shutil.rmtree(work, ignore_errors=True)
-    stem = f"scaling-sweep-{args.sweep}" + (f"-{args.tag}" if args.tag else "")
     harness.write_results(
         rows, ["events", "users", "items", "stage", "seconds", "events_per_s",
-               "peak_rss_mb"], stem, out=args.out,
+               "peak_rss_mb"], sweep_stem(args), out=args.out,
         title=f"Stage times and peak memory against the number of {args.sweep} "
               f"({backend}, model {args.model})",
         protocol={"sweep": args.sweep, "sizes": sizes, "model": args.model,
@@ -140,6 +140,7 @@ def plot(rows: list[dict], axis: str, path: Path) -> None:
         import matplotlib
 
         matplotlib.use("svg")
+        matplotlib.rcParams["svg.hashsalt"] = "driftrec"  # stable element ids between runs
         import matplotlib.pyplot as plt
     except ImportError:
         log.warning("matplotlib is not installed: no plot (pip install matplotlib)")
@@ -173,6 +174,15 @@ def plot(rows: list[dict], axis: str, path: Path) -> None:
     log.info("plot: %s", path)
 
 
+def backend_name(db_url: str) -> str:
+    return "PostgreSQL" if db_url.startswith("postgresql") else "SQLite"
+
+
+def sweep_stem(args: argparse.Namespace) -> str:
+    """The results file of a sweep: ``scaling-sweep-<axis>[-<tag>]``."""
+    return f"scaling-sweep-{args.sweep}" + (f"-{args.tag}" if args.tag else "")
+
+
 def _short(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}K"
 
@@ -202,15 +212,14 @@ def main() -> None:
         if args.db:
             parser.error("--sweep imports into a fresh SQLite file per size; leave out --db")
         if args.replot:
-            stem = f"scaling-sweep-{args.sweep}" + (f"-{args.tag}" if args.tag else "")
-            rows = json.loads((args.out / f"{stem}.json").read_text())["rows"]
+            rows = json.loads((args.out / f"{sweep_stem(args)}.json").read_text())["rows"]
             plot(rows, args.sweep, DOCS / f"scaling-{args.sweep}.svg")
             return
         sweep(args)
         return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="driftrec-scaling-"))
     rows = run_stages(args, work, args.events, args.users, args.items)
-    backend = "PostgreSQL" if (args.db or "").startswith("postgresql") else "SQLite"
+    backend = backend_name(args.db or "sqlite")
     rows.append({"stage": "total", "seconds": sum(r["seconds"] for r in rows),
                  "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
     if args.workdir is None:
