@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import numpy as np
 import pytest
 from service_helpers import post_events, server_process
 from sqlalchemy import select
@@ -43,7 +44,9 @@ def test_every_served_list_is_recorded_with_its_features(make_client, fused_dir)
     shown = row._mapping["items"]
     assert [i[0] for i in shown] == items and [i[1] for i in shown] == list(range(5))
     signals = client.app.state.core.models.current.model.signals
-    assert all(len(i[2]) == len(signals) for i in shown)  # the fused model's signals
+    features = np.frombuffer(row.features, dtype="<f4").reshape(len(shown), -1)
+    assert features.shape[1] == len(signals)  # the fused model's signals, one row per item
+    assert np.isfinite(features).all()
 
 
 def test_a_served_list_is_written_before_any_event_that_follows_it(make_client, fused_dir):

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from sqlalchemy import inspect, select
 
 from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
 from driftrec.store.engine import StoreConfigError, make_engine
-from driftrec.store.feedback import Impression, impression_row, prune_impressions
+from driftrec.store.feedback import (
+    Impression,
+    due_impressions,
+    impression_row,
+    new_recommendation_id,
+    prune_impressions,
+)
 from driftrec.store.migrations import LATEST_VERSION, current_version, migrate
 
 
@@ -279,3 +286,33 @@ def test_impressions_past_retention_are_deleted_oldest_first(store_url):
         indexes = {i["name"] for i in inspect(conn).get_indexes("impressions")}
     assert left == ["r6", "r7", "r8", "r9"]
     assert "ix_impressions_created" in indexes
+
+
+def test_impressions_keep_each_shown_items_features_and_read_older_rows(store_url):
+    """Features are stored as one float32 matrix; an item without any reads back as None,
+    and a row written before that format (features inside ``items``) reads the same."""
+    store = Store(store_url, "secret")
+    x = np.array([0.5, -1.25, 2.0], dtype=np.float32)
+    rid = new_recommendation_id()
+    store.add_event_groups([], None, [impression_row(Impression(
+        rid, "u", 1000.0, "v1", 0, [("a", 0, x), ("b", 1, None), ("c", 2, 2 * x)]))])
+    with store.engine.begin() as conn:
+        conn.execute(tables.impressions.insert().values(
+            recommendation_id="old", user_key="u", created_at=1001.0, model_version="v1",
+            weights_version=0, items=[["d", 0, [1.0, 2.0, 3.0]], ["e", 1, None]],
+            labelled=False))
+        new, old = due_impressions(conn, closed_before=2000.0, limit=10)
+    assert new.recommendation_id == rid and [i[:2] for i in new.items] == [
+        ("a", 0), ("b", 1), ("c", 2)]
+    assert np.array_equal(new.items[0][2], x) and new.items[1][2] is None
+    assert np.array_equal(new.items[2][2], 2 * x)
+    assert [i[:2] for i in old.items] == [("d", 0), ("e", 1)] and old.items[1][2] is None
+    assert np.array_equal(old.items[0][2], [1.0, 2.0, 3.0])
+
+
+def test_recommendation_ids_are_in_time_order():
+    """New impressions append to the primary-key index (see new_recommendation_id)."""
+    ids = [new_recommendation_id() for _ in range(200)]
+    stamps = [i[:14] for i in ids]  # microseconds; ids made in the same one differ after
+    assert stamps == sorted(stamps) and len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

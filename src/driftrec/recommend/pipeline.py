@@ -70,7 +70,7 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
     #: The standardised signals the fused model scored this item on (what an impression
     #: records for the feedback loop); None for items another rule placed.
-    features: list[float] | None = None
+    features: np.ndarray | None = None
 
 
 @dataclass
@@ -93,6 +93,7 @@ class ModelScores:
     scores: np.ndarray
     candidates: np.ndarray | None = None
     features: np.ndarray | None = None
+    _rows: dict[int, int] | None = field(default=None, repr=False, compare=False)
 
     def with_weights(self, weights: Weights | None) -> np.ndarray:
         """Scores under ``weights`` (None: the model's own, exactly as offline)."""
@@ -103,9 +104,12 @@ class ModelScores:
         return out
 
     def candidate_rows(self) -> dict[int, int]:
-        if self.candidates is None:
-            return {}
-        return {int(c): r for r, c in enumerate(self.candidates)}
+        """Row of ``features`` of each candidate column (built once: the scores are kept
+        with the user's context and asked on every request)."""
+        if self._rows is None:
+            self._rows = {} if self.candidates is None else {
+                int(c): r for r, c in enumerate(self.candidates)}
+        return self._rows
 
 
 def model_scores(model: Recommender, history: Histories) -> ModelScores | None:
@@ -470,7 +474,7 @@ class RecommendationEngine:
             for rec, i in zip(recs, picked, strict=True):
                 r = row_of.get(int(u.model_col[i]))
                 if r is not None and rec.source in (loaded.source, SOURCE_NAMES[EXPLORE]):
-                    rec.features = ms.features[r].tolist()
+                    rec.features = ms.features[r]
         if explain:
             self._explain(recs, u, ctx, vecs, has, query, segment)
         return recs

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,13 @@ from driftrec.recommend.served_items import Catalogue
 from driftrec.recommend.user_profile import Projection
 from driftrec.service.ingest import GroupCommitter
 from driftrec.store import ItemRecord, NewEvent, Store
-from driftrec.store.feedback import ACTIVE_WEIGHTS, Impression, get_weights, impression_row
+from driftrec.store.feedback import (
+    ACTIVE_WEIGHTS,
+    Impression,
+    get_weights,
+    impression_row,
+    new_recommendation_id,
+)
 from driftrec.store.store import StateUpdater, UserWrite
 from driftrec.text import TextEncoder, encode_texts, item_text, item_texts
 
@@ -275,7 +280,7 @@ class ServiceCore:
     def record_impression(self, user_key: str, recs: list[Recommendation]) -> str:
         """Record a served list (what the feedback loop learns from) in the writer's next
         commit, without waiting for it; returns its ``recommendation_id``."""
-        recommendation_id = uuid.uuid4().hex
+        recommendation_id = new_recommendation_id()
         online = self.engine.online_weights
         current = self.models.current
         version = current.version if current is not None else "none"

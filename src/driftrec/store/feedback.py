@@ -8,9 +8,12 @@ same impression or update the weights from the same base twice).
 from __future__ import annotations
 
 import math
+import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import Connection, delete, func, select, update
 
 from driftrec.store import tables as t
@@ -31,7 +34,7 @@ class Impression:
     model_version: str
     weights_version: int
     #: ``(item_id, position, standardised features or None)`` in list order.
-    items: list[tuple[str, int, list[float] | None]]
+    items: list[tuple[str, int, np.ndarray | None]]
 
 
 @dataclass
@@ -46,11 +49,41 @@ class WeightsRow:
     created_at: float
 
 
+def new_recommendation_id() -> str:
+    """A new impression's id: 32 hex digits, the time in microseconds (14) then 72 random
+    bits. Ids in time order make each new row an append to the primary-key index instead
+    of an insert at a random page, which costs SQLite about half as much per served list
+    (docs/feedback.md, What recording costs)."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+
+
 def impression_row(imp: Impression) -> dict[str, Any]:
+    """The ``impressions`` row of ``imp``: item ids and positions as JSON, features as one
+    float32 matrix of raw bytes (NaN rows for items without; see the table)."""
+    feats = [x for _, _, x in imp.items if x is not None]
+    blob = None
+    if feats:
+        matrix = np.full((len(imp.items), len(feats[0])), np.nan, dtype="<f4")
+        for row, (_, _, x) in enumerate(imp.items):
+            if x is not None:
+                matrix[row] = x
+        blob = matrix.tobytes()
     return {"recommendation_id": imp.recommendation_id, "user_key": imp.user_key,
             "created_at": imp.created_at, "model_version": imp.model_version,
             "weights_version": imp.weights_version,
-            "items": [list(i) for i in imp.items], "labelled": False}
+            "items": [[item, pos] for item, pos, _ in imp.items], "features": blob,
+            "labelled": False}
+
+
+def _shown_items(items: list[list[Any]], blob: bytes | None
+                 ) -> list[tuple[str, int, np.ndarray | None]]:
+    """:attr:`Impression.items` from a stored row (either form, see the table)."""
+    if blob is None:  # written before schema version 9, or no item had features
+        return [(str(i[0]), int(i[1]), None if len(i) < 3 or i[2] is None
+                 else np.asarray(i[2], dtype=np.float32)) for i in items]
+    matrix = np.frombuffer(blob, dtype="<f4").reshape(len(items), -1)
+    return [(str(i[0]), int(i[1]), None if np.isnan(x).all() else x)
+            for i, x in zip(items, matrix, strict=True)]
 
 
 def due_impressions(conn: Connection, closed_before: float, limit: int) -> list[Impression]:
@@ -62,7 +95,7 @@ def due_impressions(conn: Connection, closed_before: float, limit: int) -> list[
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return [Impression(r.recommendation_id, r.user_key, float(r.created_at), r.model_version,
-                       int(r.weights_version), [tuple(i) for i in r._mapping["items"]])
+                       int(r.weights_version), _shown_items(r._mapping["items"], r.features))
             for r in conn.execute(stmt)]
 
 

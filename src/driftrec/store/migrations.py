@@ -94,6 +94,16 @@ def _v8_impressions_by_time(conn: Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _v9_impression_features(conn: Connection) -> None:
+    """Shown items' features as one binary float32 matrix rather than JSON numbers: every
+    served list is written, and printing its numbers cost more than the row itself. Rows
+    written before keep their features in ``items`` and are read as they are."""
+    columns = {c["name"] for c in inspect(conn).get_columns(t.impressions.name)}
+    if "features" not in columns:
+        blob = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+        conn.execute(text(f"ALTER TABLE impressions ADD COLUMN features {blob}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
@@ -103,6 +113,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "shared user segmentation versions and segment history", _v6_segmentations),
     (7, "per-item impression and engagement counts", _v7_item_feedback),
     (8, "impressions indexed by time, for retention", _v8_impressions_by_time),
+    (9, "impression features in a binary matrix", _v9_impression_features),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

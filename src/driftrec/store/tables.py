@@ -111,8 +111,12 @@ impressions = Table(
     Column("created_at", Float, nullable=False),
     Column("model_version", String(200), nullable=False),
     Column("weights_version", Integer, nullable=False),
-    #: ``[[item_id, position, [standardised features] or null], ...]`` in list order.
+    #: ``[[item_id, position], ...]`` in list order (rows written before schema version 9
+    #: carry each item's features as a third element instead of ``features``).
     Column("items", JSON, nullable=False),
+    #: The shown items' standardised features: a float32 matrix (one row per item, NaN
+    #: where an item has none) as raw little-endian bytes; null when no item has any.
+    Column("features", LargeBinary, nullable=True),
     Column("labelled", Boolean, nullable=False, default=False),
     Index("ix_impressions_user", "user_key", "created_at"),
     Index("ix_impressions_due", "labelled", "created_at"),
