@@ -12,17 +12,19 @@ Each round preloads the same users as ``bench_service.py`` (the last ``--history
 of ``--users`` users), makes the first segmentation, then loads the server with ``wrk``:
 recommendations right after every user's events (each user's first request runs the model
 afresh), then again with every user's context in memory. The table has one row per round,
-setting and phase, then the median over rounds per setting and phase, and the ratio off/on.
+setting and phase, then the median over rounds per setting and phase, and the ratio on/off
+of each round averaged over rounds, with its standard error.
 
 Writes ``benchmarks/results/feedback-cost-ml-1m.{json,md}``.
 
-    .venv/bin/python benchmarks/bench_feedback_cost.py --model-dir MODEL_DIR [--rounds 3]
+    .venv/bin/python benchmarks/bench_feedback_cost.py --model-dir MODEL_DIR [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import random
 import shlex
@@ -76,6 +78,22 @@ def one_round(setting: str, args, model_dir: Path, payload: list[dict], user_ids
     return rows
 
 
+def paired_ratios(rows: list[dict], phase: str) -> list[dict]:
+    """on / off per round (both settings ran in the same round, back to back), as the mean
+    over rounds and its standard error: a ratio within two standard errors of 1 is a cost
+    these rounds cannot tell from the machine's noise."""
+    by_round: dict[int, dict[str, dict]] = {}
+    for x in rows:
+        if x["phase"] == phase:
+            by_round.setdefault(x["round"], {})[x["setting"]] = x
+    ratios = {m: [r["on"][m] / r["off"][m] for r in by_round.values()] for m in MEASURES}
+    mean = {m: round(statistics.mean(v), 3) for m, v in ratios.items()}
+    se = {m: round(statistics.stdev(v) / math.sqrt(len(v)), 3) if len(v) > 1 else None
+          for m, v in ratios.items()}
+    return [{"round": "on / off, mean of rounds", "setting": "", "phase": phase, **mean},
+            {"round": "standard error", "setting": "", "phase": phase, **se}]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,7 +104,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -112,9 +130,7 @@ def main() -> None:
                        for m in MEASURES} for s in SETTINGS}
         for s in SETTINGS:
             summary.append({"round": "median", "setting": s, "phase": phase, **medians[s]})
-        summary.append({"round": "off / on", "setting": "", "phase": phase,
-                        **{m: round(medians["off"][m] / medians["on"][m], 3)
-                           for m in MEASURES}})
+        summary.extend(paired_ratios(rows, phase))
     rows.extend(summary)
     columns = ["round", "setting", "phase", *MEASURES, "errors", "server_cpu_share",
                "loadgen_cpu_share"]

@@ -53,7 +53,7 @@ def new_recommendation_id() -> str:
     """A new impression's id: 32 hex digits, the time in microseconds (14) then 72 random
     bits. Ids in time order make each new row an append to the primary-key index instead
     of an insert at a random page, which costs SQLite about half as much per served list
-    (docs/feedback.md, What recording costs)."""
+    (docs/feedback.md, Impressions)."""
     return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
 
 
