@@ -53,7 +53,7 @@ def main() -> None:
                         help="the events file the store was filled from (user ids)")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    harness.add_common_args(parser, tag="suffix of the results files")
+    harness.add_common_args(parser, tag="suffix of the results files", out=True)
     args = parser.parse_args()
     harness.setup_logging()
     process = psutil.Process()
@@ -96,7 +96,7 @@ def main() -> None:
     core.close()
     harness.write_results(
         rows, ["measure", "requests", "p50_ms", "p99_ms", "mean_ms", "seconds", "rss_mb"],
-        "scale-serving" + (f"-{args.tag}" if args.tag else ""),
+        "scale-serving" + (f"-{args.tag}" if args.tag else ""), out=args.out,
         title=f"One service process over {len(core.catalogue):,} items "
               f"({args.events.name} users), in process, one thread",
         protocol={"database": args.db.split(":", 1)[0].split("+")[0],

@@ -5,7 +5,13 @@
 3. ``driftrec import --model-dir``: check the file, store every event in SQLite (or the
    fresh database ``--db`` names) and build every user's interest state with the live
    update function, over the trained model's catalogue (item text vectors from the
-   ``hashing`` encoder, so no language model time).
+   ``hashing`` encoder, so no language model time);
+4. ``driftrec evaluate --protocol loo --models MODEL``: split, fit and rank every item for
+   every user (leave-one-out, seen items excluded);
+5. ``benchmarks/bench_scale_serving.py``: one service process over the filled store: start
+   up, then ``--serve-requests`` users' first recommendations (events and state read from
+   the database) and the same users again (contexts in memory); the row gets the first
+   requests' p50/p99 and the start-up seconds (``--serve-requests 0`` skips the stage).
 
 Each stage runs as its own process; wall seconds and the process's peak memory (RSS,
 sampled every 50 ms) are recorded. ``WORK`` in the recorded commands is the working folder.
@@ -49,11 +55,16 @@ import harness
 log = logging.getLogger("bench_scaling")
 DRIFTREC = [sys.executable, "-m", "driftrec"]
 DOCS = Path(__file__).parent.parent / "docs"
+SERVING = Path(__file__).parent / "bench_scale_serving.py"
+#: Columns the serve stage adds to its row (from its own results file).
+SERVE_COLUMNS = ("start_s", "p50_ms", "p99_ms", "again_p99_ms")
 
 
 def run_stage(name: str, argv: list[str], cwd: Path) -> dict:
     """Run one command; wall seconds and peak RSS of its process tree."""
-    log.info("%s: %s", name, " ".join(argv[2:]))
+    shown = ("driftrec " + " ".join(argv[3:]) if argv[:3] == DRIFTREC
+             else " ".join(argv[1:]))
+    log.info("%s: %s", name, shown)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -72,13 +83,12 @@ def run_stage(name: str, argv: list[str], cwd: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}):\n{output[-3000:]}")
     log.info("%s: %.1f s, peak %.0f MB", name, seconds, peak)
-    return {"stage": name, "command": "driftrec " + " ".join(argv[3:]), "seconds": seconds,
-            "peak_rss_mb": peak}
+    return {"stage": name, "command": shown, "seconds": seconds, "peak_rss_mb": peak}
 
 
 def run_stages(args: argparse.Namespace, work: Path, events: int, users: int,
                items: int) -> list[dict]:
-    """Generate, train and import at one size in ``work``; one row per stage."""
+    """The stages (module docstring) at one size in ``work``; one row per stage."""
     work.mkdir(parents=True, exist_ok=True)
     data, model, db = work / "data", work / "model", work / "driftrec.db"
     for path in (model, db):
@@ -88,24 +98,45 @@ def run_stages(args: argparse.Namespace, work: Path, events: int, users: int,
             path.unlink()
     db_url = args.db or f"sqlite:///{db}"
     backend = backend_name(db_url)
+    events_file, items_file = str(data / "events.parquet"), str(data / "items.parquet")
     stages = [
-        ("generate", ["data", "synth", "--users", str(users), "--items",
-                      str(items), "--events", str(events), "--seed",
-                      str(args.seed), "--out", str(data)]),
-        (f"train {args.model}", ["train", "--events", str(data / "events.parquet"),
-                                 "--items", str(data / "items.parquet"), "--model",
-                                 args.model, "--out", str(model)]),
-        (f"import into {backend}", ["import", "--events", str(data / "events.parquet"),
-                                    "--db", db_url, "--model-dir", str(model), "--encoder",
+        ("generate", [*DRIFTREC, "data", "synth", "--users", str(users), "--items",
+                      str(items), "--events", str(events), "--seed", str(args.seed),
+                      "--out", str(data)]),
+        (f"train {args.model}", [*DRIFTREC, "train", "--events", events_file, "--items",
+                                 items_file, "--model", args.model, "--out", str(model)]),
+        (f"import into {backend}", [*DRIFTREC, "import", "--events", events_file, "--db",
+                                    db_url, "--model-dir", str(model), "--encoder",
                                     "hashing"]),
+        (f"evaluate {args.model} (loo)", [
+            *DRIFTREC, "evaluate", "--dataset", events_file, "--items", items_file,
+            "--protocol", "loo", "--models", args.model, "--k", "10", "--out",
+            str(work / "evaluation")]),
     ]
+    if args.serve_requests > 0:
+        stages.append(("serve", [sys.executable, str(SERVING), "--db", db_url, "--events",
+                                 events_file, "--requests", str(args.serve_requests),
+                                 "--out", str(work / "serving"), "--tag", "sweep"]))
     rows = []
     for name, argv in stages:
-        row = run_stage(name, [*DRIFTREC, *argv], work)
-        row["command"] = row["command"].replace(str(work), "WORK")
-        row["events_per_s"] = events / row["seconds"]
+        row = run_stage(name, argv, work)
+        row["command"] = (row["command"].replace(str(work), "WORK")
+                          .replace(f"{SERVING.parent.parent}/", ""))
+        if name == "serve":
+            row.update(serving_figures(work / "serving" / "scale-serving-sweep.json"))
+        else:
+            row["events_per_s"] = events / row["seconds"]
         rows.append(row)
     return rows
+
+
+def serving_figures(path: Path) -> dict:
+    """Start-up seconds and request latencies from the serve stage's results file."""
+    measures = {r["measure"]: r for r in json.loads(path.read_text())["rows"]}
+    start = next(r for m, r in measures.items() if m.startswith("start-up"))
+    return {"start_s": start["seconds"], "p50_ms": measures["first request"]["p50_ms"],
+            "p99_ms": measures["first request"]["p99_ms"],
+            "again_p99_ms": measures["again, in memory"]["p99_ms"]}
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -125,11 +156,12 @@ def sweep(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
     harness.write_results(
         rows, ["events", "users", "items", "stage", "seconds", "events_per_s",
-               "peak_rss_mb"], sweep_stem(args), out=args.out,
+               "peak_rss_mb", *SERVE_COLUMNS], sweep_stem(args), out=args.out,
         title=f"Stage times and peak memory against the number of {args.sweep} "
               f"({backend}, model {args.model})",
         protocol={"sweep": args.sweep, "sizes": sizes, "model": args.model,
                   "database": backend, "seed": args.seed, "cpus": os.cpu_count(),
+                  "serve_requests": args.serve_requests,
                   "load_average_1m_at_end": os.getloadavg()[0]})
     plot(rows, args.sweep, DOCS / f"scaling-{args.sweep}.svg")
 
@@ -203,6 +235,8 @@ def main() -> None:
     parser.add_argument("--sweep", choices=["events", "items"], default=None,
                         help="run the stages at each of --sizes (see the docstring)")
     parser.add_argument("--sizes", default="", help="comma list of sizes for --sweep")
+    parser.add_argument("--serve-requests", type=int, default=200,
+                        help="users asked for recommendations in the serve stage (0: skip)")
     parser.add_argument("--replot", action="store_true",
                         help="with --sweep: redraw the plot from its results file only")
     harness.add_common_args(parser, tag="suffix of the results files", out=True)
@@ -226,13 +260,13 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     size = f"{args.events / 1e6:g}m" if args.events >= 1_000_000 else f"{args.events // 1000}k"
     harness.write_results(
-        rows, ["stage", "seconds", "events_per_s", "peak_rss_mb", "command"],
+        rows, ["stage", "seconds", "events_per_s", "peak_rss_mb", *SERVE_COLUMNS, "command"],
         f"scaling-{size}" + (f"-{args.tag}" if args.tag else ""), out=args.out,
         title=f"Stage times for {args.events:,} synthetic events "
               f"({args.users:,} users, {args.items:,} items)",
         protocol={"events": args.events, "users": args.users, "items": args.items,
                   "seed": args.seed, "model": args.model, "database": backend,
-                  "cpus": os.cpu_count(),
+                  "serve_requests": args.serve_requests, "cpus": os.cpu_count(),
                   "load_average_1m_at_end": os.getloadavg()[0]})
 
 
