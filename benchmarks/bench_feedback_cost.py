@@ -11,7 +11,11 @@ percent on a noisy 2-core machine, so this script alternates the two settings fo
 Each round preloads the same users as ``bench_service.py`` (the last ``--history`` events
 of ``--users`` users), makes the first segmentation, then loads the server with ``wrk``:
 recommendations right after every user's events (each user's first request runs the model
-afresh), then again with every user's context in memory. The table has one row per round,
+afresh), then again with every user's context in memory, both saturating the server (each
+of ``--concurrency`` connections sends its next request as soon as the last is answered),
+and last with contexts in memory at a paced rate of about ``--paced-rate`` requests a
+second, below what the server can take: there the p99 is a request's own latency, not the
+queue's. The table has one row per round,
 setting and phase, then the median over rounds per setting and phase, and the ratio on/off
 of each round averaged over rounds, with its standard error.
 
@@ -49,7 +53,8 @@ SETTINGS = {
     "on": {},
     "off": {"DRIFTREC_FEEDBACK__RECORD": "false", "DRIFTREC_FEEDBACK__ENABLED": "false"},
 }
-PHASES = ("right after every user's events", "contexts in memory")
+PACED = "contexts in memory, paced"
+PHASES = ("right after every user's events", "contexts in memory", PACED)
 MEASURES = ("throughput_per_s", "p50_ms", "p99_ms")
 
 
@@ -69,8 +74,10 @@ def one_round(setting: str, args, model_dir: Path, payload: list[dict], user_ids
                           ).raise_for_status()
             http.post("/v1/admin/segments/rebuild").raise_for_status()
         for phase in PHASES:
-            result = harness.run_wrk(server.url, harness.recommendations_script(user_ids, "k=10"),
-                             args.seconds, args.concurrency, 1, run_dir, server.pids())
+            pause = args.concurrency / args.paced_rate * 1000 if phase == PACED else None
+            script = harness.recommendations_script(user_ids, "k=10", pause)
+            result = harness.run_wrk(server.url, script, args.seconds, args.concurrency, 1,
+                                     run_dir, server.pids())
             rows.append({"setting": setting, "phase": phase, **result})
             log.info("%s, %s: %s", setting, phase, result)
     finally:
@@ -105,6 +112,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--paced-rate", type=float, default=400.0,
+                        help="requests a second offered in the paced phase (about half of "
+                             "what one process serves)")
     parser.add_argument("--out", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -143,6 +153,7 @@ def main() -> None:
                              "preloaded_users": args.users, "history": args.history,
                              "connections": args.concurrency,
                              "seconds_per_phase": args.seconds, "rounds": args.rounds,
+                             "paced_rate_per_s": args.paced_rate,
                              "order": "on, off; then off, on; alternating per round",
                              "load_generator": "wrk (Debian package) with a Lua script",
                              "minutes": round((time.time() - started) / 60, 1),

@@ -166,8 +166,20 @@ def lua_list(values: list[str]) -> str:
     return "{" + ",".join(json.dumps(v) for v in values) + "}"
 
 
-def recommendations_script(users: list[str], params: str) -> str:
-    """GET each user's recommendations in turn, with query ``params``."""
+def recommendations_script(users: list[str], params: str, pause_ms: float | None = None
+                           ) -> str:
+    """GET each user's recommendations in turn, with query ``params``.
+
+    ``pause_ms``: each connection waits a random 0.5-1.5 times this long (whole
+    milliseconds, as wrk's ``delay`` takes them) before each request, so that the load is
+    paced below what the server can take rather than saturating it: ``connections /
+    pause`` requests a second, a little less.
+    """
+    pause = "" if pause_ms is None else f"""
+delay = function()
+  return math.random({round(0.5 * pause_ms)}, {round(1.5 * pause_ms)})
+end
+"""
     return f"""
 local users = {lua_list(users)}
 local counter = 0
@@ -176,7 +188,7 @@ request = function()
   return wrk.format("GET", "/v1/users/" .. users[counter % #users + 1]
                     .. "/recommendations?{params}")
 end
-""" + WRK_DONE
+""" + pause + WRK_DONE
 
 
 def run_wrk(base: str, script: str, seconds: float, connections: int, threads: int,

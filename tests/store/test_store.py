@@ -288,24 +288,35 @@ def test_impressions_past_retention_are_deleted_oldest_first(store_url):
     assert "ix_impressions_created" in indexes
 
 
-def test_impressions_keep_each_shown_items_features_and_read_older_rows(store_url):
-    """Features are stored as one float32 matrix; an item without any reads back as None,
-    and a row written before that format (features inside ``items``) reads the same."""
+def test_impressions_keep_each_shown_items_features(store_url):
+    """Features are stored as one float32 matrix; an item without any reads back as None."""
     store = Store(store_url, "secret")
     x = np.array([0.5, -1.25, 2.0], dtype=np.float32)
     rid = new_recommendation_id()
     store.add_event_groups([], None, [impression_row(Impression(
         rid, "u", 1000.0, "v1", 0, [("a", 0, x), ("b", 1, None), ("c", 2, 2 * x)]))])
+    with store.engine.connect() as conn:
+        [imp] = due_impressions(conn, closed_before=2000.0, limit=10)
+    assert imp.recommendation_id == rid
+    assert [i[:2] for i in imp.items] == [("a", 0), ("b", 1), ("c", 2)]
+    assert np.array_equal(imp.items[0][2], x) and imp.items[1][2] is None
+    assert np.array_equal(imp.items[2][2], 2 * x)
+
+
+def test_impressions_written_before_schema_9_are_read_after_the_upgrade(store_url):
+    """A version 8 database (features inside ``items``, no ``features`` column) gets the
+    column from the migration and its rows read as they were written."""
+    store = Store(store_url, "secret")
     with store.engine.begin() as conn:
-        conn.execute(tables.impressions.insert().values(
-            recommendation_id="old", user_key="u", created_at=1001.0, model_version="v1",
-            weights_version=0, items=[["d", 0, [1.0, 2.0, 3.0]], ["e", 1, None]],
-            labelled=False))
-        new, old = due_impressions(conn, closed_before=2000.0, limit=10)
-    assert new.recommendation_id == rid and [i[:2] for i in new.items] == [
-        ("a", 0), ("b", 1), ("c", 2)]
-    assert np.array_equal(new.items[0][2], x) and new.items[1][2] is None
-    assert np.array_equal(new.items[2][2], 2 * x)
+        conn.exec_driver_sql("ALTER TABLE impressions DROP COLUMN features")
+        conn.execute(tables.schema_version.delete().where(tables.schema_version.c.version == 9))
+        conn.exec_driver_sql(
+            "INSERT INTO impressions (recommendation_id, user_key, created_at, model_version,"
+            " weights_version, items, labelled) VALUES ('old', 'u', 1000.0, 'v1', 0,"
+            " '[[\"d\", 0, [1.0, 2.0, 3.0]], [\"e\", 1, null]]', false)")
+    assert migrate(store.engine) == LATEST_VERSION
+    with store.engine.connect() as conn:
+        [old] = due_impressions(conn, closed_before=2000.0, limit=10)
     assert [i[:2] for i in old.items] == [("d", 0), ("e", 1)] and old.items[1][2] is None
     assert np.array_equal(old.items[0][2], [1.0, 2.0, 3.0])
 
