@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.data.splits import leave_one_out
-from driftrec.evaluation.evaluate import evaluate_detailed, evaluate_model
+from driftrec.evaluation.evaluate import _hits, evaluate_detailed, evaluate_model
 from driftrec.models.base import Recommender
 
 
@@ -62,3 +63,17 @@ def test_baseline_scores_on_ml100k_are_sane(ml100k: Dataset) -> None:
     assert out["users"] == 943
     assert 0.0 < out["HR@10"] < 0.2
     assert out["NDCG@10"] <= out["HR@10"]
+
+
+def test_hits_are_found_without_a_dense_users_by_items_matrix() -> None:
+    """The lookup behind every metric gives what indexing a dense target matrix gives,
+    with -1 (a list shorter than K) never a hit, on lists of any shape."""
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n_users, n_items = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+        targets = sp.random(n_users, n_items, density=rng.random() * 0.3, format="csr",
+                            random_state=trial).astype(bool)
+        lists = rng.integers(-1, n_items, size=(n_users, int(rng.integers(1, n_items + 2))))
+        dense = np.hstack([targets.toarray(), np.zeros((n_users, 1), dtype=bool)])
+        expected = np.take_along_axis(dense, np.where(lists < 0, n_items, lists), axis=1)
+        assert np.array_equal(_hits(targets, lists), expected)
