@@ -41,6 +41,24 @@ def test_top_k_breaks_ties_by_item_index() -> None:
     assert m.top_k(scores, 3).tolist() == [[1, 2, 4]]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 120), st.integers(0, 125), st.integers(0, 4),
+       st.integers(0, 2**31 - 1))
+def test_top_k_is_the_head_of_a_stable_sort(users, items, k, kind, seed) -> None:
+    """The partitioned top-k equals the first k of a stable sort for any scores: heavy
+    ties at the k-th score, seen items at -inf, NaN."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4 if kind == 1 else 1000, (users, items)).astype(np.float32)
+    if kind == 2:
+        scores[rng.random(scores.shape) < 0.6] = -np.inf
+    elif kind == 3:
+        scores[rng.random(scores.shape) < 0.3] = np.nan
+    elif kind == 4:
+        scores = rng.standard_normal((users, items))
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :min(k, items)]
+    assert np.array_equal(m.top_k(scores, k), expected)
+
+
 def test_coverage_diversity_novelty() -> None:
     lists = np.array([[0, 1], [1, 2]])
     assert m.coverage(lists, 4) == 0.75

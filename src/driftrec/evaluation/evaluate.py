@@ -32,6 +32,10 @@ class EvaluationResult:
     lists: np.ndarray = field(repr=False)
 
 
+#: Most scores one batch holds (users x items): 128 MB of float32 whatever the catalogue.
+SCORE_CELLS = 2**25
+
+
 def _target_matrix(targets: pd.DataFrame, users: np.ndarray, n_items: int) -> sp.csr_matrix:
     row_of = {int(u): r for r, u in enumerate(users)}
     rows = np.fromiter((row_of[int(u)] for u in targets[USER_IDX]), dtype=np.int64,
@@ -81,6 +85,7 @@ def evaluate_detailed(
     target_mat = _target_matrix(targets, users, n_items)
     max_k = max(ks)
     lists = np.empty((len(users), min(max_k, n_items)), dtype=np.int64)
+    batch_size = max(1, min(batch_size, SCORE_CELLS // max(n_items, 1)))
     starts = range(0, len(users), batch_size)
     if progress:
         starts = track(starts, description=f"scoring {len(users):,} users", transient=True)

@@ -32,11 +32,28 @@ RANK_METRICS = ("HR", "Recall", "Precision", "F1", "NDCG", "MRR")
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best items per row; ties go to the lower item index.
 
-    A stable sort of the negated scores keeps equal scores in index order, so lists and
-    metrics are deterministic even for models with many ties (popularity).
+    The order is that of a stable sort of the negated scores, so lists and metrics are
+    deterministic even for models with many ties (popularity). Sorting whole rows costs
+    O(items log items) per user (hours for 50,000 users over a million items); instead a
+    partition finds each row's k-th best score and only the items at or above it (ties
+    included) are sorted, by score and then index.
     """
     k = min(k, scores.shape[1])
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    neg = -np.asarray(scores)
+    if k == 0 or k * 4 >= neg.shape[1]:
+        return np.argsort(neg, axis=1, kind="stable")[:, :k]
+    kth = np.partition(neg, k - 1, axis=1)[:, k - 1]
+    rows, cols = np.nonzero(neg <= kth[:, None])
+    order = np.lexsort((cols, neg[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    counts = np.bincount(rows, minlength=len(neg))
+    out = np.empty((len(neg), k), dtype=np.int64)
+    full = counts >= k
+    starts = np.searchsorted(rows, np.flatnonzero(full))
+    out[full] = cols[starts[:, None] + np.arange(k)]
+    for r in np.flatnonzero(~full):  # NaN scores left fewer than k comparable items
+        out[r] = np.argsort(neg[r], kind="stable")[:k]
+    return out
 
 
 def discount(k: int) -> np.ndarray:
