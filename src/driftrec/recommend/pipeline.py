@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.special import expit
@@ -93,7 +94,6 @@ class ModelScores:
     scores: np.ndarray
     candidates: np.ndarray | None = None
     features: np.ndarray | None = None
-    _rows: dict[int, int] | None = field(default=None, repr=False, compare=False)
 
     def with_weights(self, weights: Weights | None) -> np.ndarray:
         """Scores under ``weights`` (None: the model's own, exactly as offline)."""
@@ -103,13 +103,13 @@ class ModelScores:
         out[self.candidates] = weights.logits(self.features).astype(np.float32)
         return out
 
+    @cached_property
     def candidate_rows(self) -> dict[int, int]:
         """Row of ``features`` of each candidate column (built once: the scores are kept
         with the user's context and asked on every request)."""
-        if self._rows is None:
-            self._rows = {} if self.candidates is None else {
-                int(c): r for r, c in enumerate(self.candidates)}
-        return self._rows
+        if self.candidates is None:
+            return {}
+        return {int(c): r for r, c in enumerate(self.candidates)}
 
 
 def model_scores(model: Recommender, history: Histories) -> ModelScores | None:
@@ -470,7 +470,7 @@ class RecommendationEngine:
                 for i, v in zip(picked, shown, strict=True)]
         ms = ctx.model_scores.get(loaded.version) if loaded is not None else None
         if query_vec is None and ms is not None and ms.features is not None:
-            row_of = ms.candidate_rows()
+            row_of = ms.candidate_rows
             for rec, i in zip(recs, picked, strict=True):
                 r = row_of.get(int(u.model_col[i]))
                 if r is not None and rec.source in (loaded.source, SOURCE_NAMES[EXPLORE]):

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
 
 from driftrec.store import tables as t
 
@@ -22,6 +22,18 @@ _ADVISORY_LOCK_ID = 0x64726966  # "drif"
 
 #: Meta key set when events written under schema version 1 (unscoped event keys) exist.
 LEGACY_EVENT_KEYS = "legacy_event_keys"
+
+
+def _add_column(conn: Connection, table: Table, name: str) -> None:
+    """Add ``table``'s column ``name``, as :mod:`.tables` declares it, to a database made
+    before the column existed (a fresh one already has it from ``create_all``)."""
+    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return
+    column = table.c[name]
+    sql = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(conn.dialect)}"
+    if not column.nullable:  # existing rows need a value
+        sql += f" NOT NULL DEFAULT '{column.server_default.arg}'"
+    conn.execute(text(sql))
 
 
 def _v1_initial(conn: Connection) -> None:
@@ -37,9 +49,7 @@ def _v2_event_fingerprint(conn: Connection) -> None:
     re-scoped (raw event ids are never stored), so they stay, and a flag tells the store to
     also look them up (per user) when a client retries an event acknowledged before.
     """
-    columns = {c["name"] for c in inspect(conn).get_columns(t.events.name)}
-    if "fingerprint" not in columns:
-        conn.execute(text("ALTER TABLE events ADD COLUMN fingerprint VARCHAR(64)"))
+    _add_column(conn, t.events, "fingerprint")
     legacy = conn.execute(select(func.count()).select_from(t.events)
                           .where(t.events.c.event_key.is_not(None))).scalar_one()
     if legacy:
@@ -48,17 +58,12 @@ def _v2_event_fingerprint(conn: Connection) -> None:
 
 def _v3_state_revision(conn: Connection) -> None:
     """Each user's state row gets a revision token that changes on every write."""
-    columns = {c["name"] for c in inspect(conn).get_columns(t.user_state.name)}
-    if "revision" not in columns:
-        conn.execute(text("ALTER TABLE user_state ADD COLUMN revision VARCHAR(32) "
-                          "NOT NULL DEFAULT ''"))
+    _add_column(conn, t.user_state, "revision")
 
 
 def _v4_feedback(conn: Connection) -> None:
     """Impressions, online fusion weights, and explicit attribution on events."""
-    columns = {c["name"] for c in inspect(conn).get_columns(t.events.name)}
-    if "recommendation_id" not in columns:
-        conn.execute(text("ALTER TABLE events ADD COLUMN recommendation_id VARCHAR(32)"))
+    _add_column(conn, t.events, "recommendation_id")
     t.metadata.create_all(conn, tables=[t.impressions, t.fusion_weights])
 
 
@@ -69,12 +74,8 @@ def _v5_binary_state(conn: Connection) -> None:
     Nothing is rewritten here: the store reads either form, so an upgrade costs no pass
     over the states and a large database starts serving at once.
     """
-    columns = {c["name"] for c in inspect(conn).get_columns(t.user_state.name)}
-    blob = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
-    if "state_blob" not in columns:
-        conn.execute(text(f"ALTER TABLE user_state ADD COLUMN state_blob {blob}"))
-    if "drift" not in columns:
-        conn.execute(text("ALTER TABLE user_state ADD COLUMN drift FLOAT"))
+    _add_column(conn, t.user_state, "state_blob")
+    _add_column(conn, t.user_state, "drift")
 
 
 def _v6_segmentations(conn: Connection) -> None:
@@ -98,10 +99,7 @@ def _v9_impression_features(conn: Connection) -> None:
     """Shown items' features as one binary float32 matrix rather than JSON numbers: every
     served list is written, and printing its numbers cost more than the row itself. Rows
     written before keep their features in ``items`` and are read as they are."""
-    columns = {c["name"] for c in inspect(conn).get_columns(t.impressions.name)}
-    if "features" not in columns:
-        blob = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
-        conn.execute(text(f"ALTER TABLE impressions ADD COLUMN features {blob}"))
+    _add_column(conn, t.impressions, "features")
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
