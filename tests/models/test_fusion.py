@@ -126,6 +126,31 @@ def test_only_the_sequence_models_candidates_are_reordered():
     assert np.isfinite(scores).all()
 
 
+def test_content_signals_of_candidates_match_the_whole_catalogue_computation():
+    model = fused(list(SIGNALS), candidates=5).fit(walk_dataset(shuffled=True),
+                                                   item_embeddings=text())
+    model.add_items(["new"], text(seed=9)[:1])  # a cold item may be a candidate too
+    hist = Histories.from_item_lists([[4, 5, 6, 7, 8, 9], [1, 2, 3, 10, 11, 12]])
+    fast, full = model.features(hist), model.features(hist, all_items=True)
+    cands = fast["_candidates"]
+    assert (full["_candidates"] == cands).all()
+    for name in ("long_term", "short_term", "cluster", "transfer"):
+        np.testing.assert_allclose(fast[name][cands], full[name][cands], rtol=1e-6, atol=1e-7)
+        assert not fast[name][:, ~cands.any(0)].any()  # nobody's candidate: not computed
+    np.testing.assert_allclose(model.score_features(fast), model.score_features(full),
+                               rtol=1e-6, atol=1e-4)
+
+
+def test_items_outside_the_candidates_keep_the_sequence_models_order(fitted):
+    hist = Histories.from_item_lists([[4, 5, 6, 7]])
+    feats = fitted.features(hist)
+    outside = np.flatnonzero(~feats["_candidates"][0])
+    scores = fitted.score_features(feats)[0]
+    sequence = feats["_sequence_order"][0]
+    assert (np.argsort(-scores[outside], kind="stable")
+            == np.argsort(-sequence[outside], kind="stable")).all()
+
+
 def test_items_without_events_borrow_priors_from_their_text_neighbour():
     ds = walk_dataset(shuffled=True)
     ds = ds.with_events(ds.events[ds.events["item_idx"] != 0])  # item 0 is now cold

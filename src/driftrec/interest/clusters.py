@@ -31,8 +31,8 @@ def kmeans(x: np.ndarray, k: int, weights: np.ndarray | None = None, *, seed: in
 
 def _centroids(x: np.ndarray, w: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Unit weighted mean of each cluster's rows."""
-    sums = np.zeros((int(labels.max()) + 1, x.shape[1]))
-    np.add.at(sums, labels, x * w[:, None])
+    onehot = labels[None, :] == np.arange(int(labels.max()) + 1)[:, None]
+    sums = onehot @ (x * w[:, None])
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return sums / np.maximum(norms, 1e-12)
 
@@ -83,15 +83,19 @@ def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, i
         if np.array_equal(new, labels):
             break
         labels = new
+    # renumber each run's clusters 0..k'-1 in label order (a cluster may have emptied)
+    present = np.zeros((len(runs), width), dtype=bool)
+    present[np.arange(len(runs))[:, None], labels] = True
+    labels = np.take_along_axis(np.cumsum(present, axis=1) - 1, labels, axis=1)
+    onehot = np.zeros((len(runs), n, width))
+    onehot[np.arange(len(runs))[:, None], rows[None, :], labels] = w[None, :]
+    objective = np.sqrt(np.maximum((onehot * (g @ onehot)).sum(1), 0)).sum(1)
     out = []
     for i in range(len(ks)):
         best, best_obj = None, -np.inf
-        for run in range(n_init):
-            _, lab = np.unique(labels[i * n_init + run], return_inverse=True)
-            onehot = (lab[:, None] == np.arange(lab.max() + 1)[None, :]) * w[:, None]
-            obj = np.sqrt(np.maximum((onehot * (g @ onehot)).sum(0), 0)).sum()
-            if obj > best_obj + 1e-12:
-                best, best_obj = lab, obj
+        for run in range(i * n_init, (i + 1) * n_init):
+            if objective[run] > best_obj + 1e-12:
+                best, best_obj = labels[run], objective[run]
         out.append(best)
     return out
 
@@ -100,15 +104,24 @@ def _kmeans_pp(g: np.ndarray, k: int, w: np.ndarray, seed: int) -> list[int]:
     """k-means++ seeding on the Gram matrix: up to ``k`` centre rows."""
     n = len(g)
     rng = np.random.default_rng(seed)
-    centres = [int(rng.choice(n, p=w / w.sum()))]
+    centres = [_draw(rng, w / w.sum())]
     d2 = np.full(n, np.inf)
     for _ in range(1, k):
         d2 = np.minimum(d2, 2.0 - 2.0 * g[:, centres[-1]])
         p = np.clip(d2, 0, None) * w
-        if p.sum() <= 1e-12:
+        total = p.sum()
+        if total <= 1e-12:
             break
-        centres.append(int(rng.choice(n, p=p / p.sum())))
+        centres.append(_draw(rng, p / total))
     return centres
+
+
+def _draw(rng: np.random.Generator, p: np.ndarray) -> int:
+    """``rng.choice(len(p), p=p)``, the same draw from the same stream, without its checks
+    of ``p`` (which cost more than the draw on every request that clusters)."""
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:

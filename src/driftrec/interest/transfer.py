@@ -29,7 +29,9 @@ class TransferIndex:
     def __init__(self, user_vectors: np.ndarray, user_items: sp.csr_matrix | None = None, *,
                  n_neighbours: int = 50, k0: float = 5.0,
                  centroids: np.ndarray | None = None) -> None:
-        self.user_vectors = l2_normalise(user_vectors)
+        # Stored one column per user: a query's similarity to every user is then one pass
+        # over contiguous memory, twice as fast as over rows once they outgrow the cache.
+        self._by_dim = np.ascontiguousarray(l2_normalise(user_vectors).T)
         self.user_items = None if user_items is None else sp.csr_matrix(user_items,
                                                                         dtype=np.float32)
         if self.user_items is not None and self.user_items.shape[0] != len(self.user_vectors):
@@ -39,6 +41,11 @@ class TransferIndex:
         self.centroids = None if centroids is None else l2_normalise(centroids)
         self._active = np.abs(self.user_vectors).sum(1) > 0
 
+    @property
+    def user_vectors(self) -> np.ndarray:
+        """Unit interest vector of each known user, ``(n_users, dim)``."""
+        return self._by_dim.T
+
     def neighbours(self, queries: np.ndarray, exclude: np.ndarray | None = None,
                    n_neighbours: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Indices and cosine similarities of each query's nearest users (best first).
@@ -47,7 +54,7 @@ class TransferIndex:
         Rows of an all-zero query get similarity 0 everywhere.
         """
         q = l2_normalise(queries)
-        sims = q @ self.user_vectors.T
+        sims = q @ self._by_dim
         sims[:, ~self._active] = -np.inf
         if exclude is not None:
             ex = np.asarray(exclude)
@@ -92,15 +99,27 @@ class TransferIndex:
         return l2_normalise((1.0 - w) * own + w * borrowed)
 
     def item_scores(self, queries: np.ndarray, exclude: np.ndarray | None = None,
-                    n_neighbours: int | None = None) -> np.ndarray:
-        """Share of (similarity-weighted) nearest neighbours who engaged with each item."""
+                    n_neighbours: int | None = None, columns: np.ndarray | None = None
+                    ) -> np.ndarray:
+        """Share of (similarity-weighted) nearest neighbours who engaged with each item
+        (with ``columns``: with those items only, in that order)."""
         if self.user_items is None:
             raise ValueError("this transfer index was built without user_items")
         idx, sims = self.neighbours(queries, exclude, n_neighbours)
         w = self._weights(sims).astype(np.float32)
         n, k = idx.shape
-        rows = np.repeat(np.arange(n), k)
-        mix = sp.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(n, len(self.user_vectors)))
-        scores = np.asarray((mix @ self.user_items).todense(), dtype=np.float32)
+        # The neighbours' rows of user_items, gathered and summed with one bincount: a
+        # sparse product costs more in scipy's per-call checks than in arithmetic here.
+        ui, width = self.user_items, self.user_items.shape[1]
+        starts = ui.indptr[idx.ravel()]
+        lengths = ui.indptr[idx.ravel() + 1] - starts
+        at = np.arange(lengths.sum()) + np.repeat(starts - (np.cumsum(lengths) - lengths),
+                                                  lengths)
+        cells = np.repeat(np.repeat(np.arange(n), k) * width, lengths) + ui.indices[at]
+        engaged = np.bincount(cells, np.repeat(w.ravel(), lengths) * ui.data[at],
+                              minlength=n * width).reshape(n, width)
+        if columns is not None:
+            engaged = engaged[:, np.asarray(columns)]
+        scores = engaged.astype(np.float32)
         total = w.sum(1, keepdims=True)
         return np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)

@@ -195,11 +195,15 @@ class ContentRecommender(Recommender):
                                int(self.config["cold_neighbours"]))
 
     # -- scoring --------------------------------------------------------------------
-    def signals(self, histories: Histories) -> dict[str, np.ndarray]:
-        """Each signal as an ``(n, n_items)`` float32 array (plus ``n_events``, shape (n,))."""
+    def signals(self, histories: Histories, columns: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
+        """Each signal as an ``(n, n_items)`` float32 array (plus ``n_events``, shape (n,));
+        with ``columns`` (item indices), ``(n, len(columns))``: those items only, which is
+        what a caller that re-ranks a few candidates needs."""
         m = history_interest(histories, self.item_vectors, self.interest_config)
         liked = [self._liked(histories, r) for r in range(len(histories))]
-        return self._signals(m.long_term, m.short_term, liked, m.n_events, histories.users)
+        return self._signals(m.long_term, m.short_term, liked, m.n_events, histories.users,
+                             columns)
 
     def score(self, histories: Histories) -> np.ndarray:
         return self.combine(self.signals(histories))
@@ -244,53 +248,72 @@ class ContentRecommender(Recommender):
         return items[w > 0][-self.interest_config.cluster_window:]
 
     def _signals(self, long: np.ndarray, short: np.ndarray, liked: list[np.ndarray],
-                 n_events: np.ndarray, users: np.ndarray) -> dict[str, np.ndarray]:
+                 n_events: np.ndarray, users: np.ndarray, columns: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
         if self.transfer_index is None:
             raise RuntimeError("the content model is not fitted; call fit() first")
-        v = self.item_vectors
+        cols = np.arange(self.n_items) if columns is None else np.asarray(columns, np.int64)
+        v = self.item_vectors if columns is None else self.item_vectors[cols]
         n = len(long)
         out = {
             "long_term": (long @ v.T).astype(np.float32),
             "short_term": (short @ v.T).astype(np.float32),
-            "cluster": self._cluster_scores(liked, long),
-            "popularity": np.broadcast_to(self.popularity, (n, len(v))).astype(np.float32),
+            "cluster": self._cluster_scores(liked, long, v),
+            "popularity": np.broadcast_to(self.popularity[cols], (n, len(cols))
+                                          ).astype(np.float32),
         }
         exclude = np.where(np.asarray(users) < len(self.transfer_index.user_vectors),
                            np.asarray(users), -1)
-        transfer = self._transfer(long, exclude, np.asarray(n_events))
-        if transfer.shape[1] < len(v):  # items added after fitting: nobody engaged yet
-            transfer = np.pad(transfer, ((0, 0), (0, len(v) - transfer.shape[1])))
-        # cold items take the neighbour engagement of their nearest warm items
-        proxied = np.array(transfer, dtype=np.float32)
-        if len(self._cold):
-            proxied[:, self._cold] = np.asarray((self._cold_rows @ transfer.T).T)
-        out["transfer"] = proxied
+        out["transfer"] = self._transfer(long, exclude, np.asarray(n_events), cols)
         out["n_events"] = np.asarray(n_events, dtype=np.int64)
         return out
 
-    def _transfer(self, long: np.ndarray, exclude: np.ndarray, n_events: np.ndarray
-                  ) -> np.ndarray:
+    def _transfer(self, long: np.ndarray, exclude: np.ndarray, n_events: np.ndarray,
+                  cols: np.ndarray) -> np.ndarray:
+        """Neighbour engagement with the items ``cols``; a cold item (no training events,
+        or added after fitting) takes that of its nearest warm items by text."""
+        width = self.transfer_index.user_items.shape[1]
+        cold_at = np.flatnonzero(np.isin(cols, self._cold))
+        proxy = (self._cold_rows[np.searchsorted(self._cold, cols[cold_at])]
+                 if len(cold_at) else None)
+        # the warm items asked for, and those the cold ones borrow from
+        needed = cols[cols < width]
+        if proxy is not None:
+            needed = np.union1d(needed, proxy.indices)
+        engaged = self._neighbour_engagement(long, exclude, n_events, needed)
+        if proxy is None and len(needed) == len(cols):
+            return engaged  # every column warm, in the order asked
+        out = np.zeros((len(long), len(cols)), dtype=np.float32)
+        warm_at = np.flatnonzero(cols < width)
+        out[:, warm_at] = engaged[:, np.searchsorted(needed, cols[warm_at])]
+        if proxy is not None:
+            out[:, cold_at] = np.asarray(proxy[:, needed] @ engaged.T).T
+        return out
+
+    def _neighbour_engagement(self, long: np.ndarray, exclude: np.ndarray,
+                              n_events: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Neighbour engagement; users with fewer than ``thin_below`` events borrow from a
         wide neighbourhood (``thin_neighbours``): the less we know, the more users we ask."""
         ti = self.transfer_index
         thin = n_events < self.config["thin_below"]
-        out = np.empty((len(long), ti.user_items.shape[1]), dtype=np.float32)
+        out = np.empty((len(long), len(columns)), dtype=np.float32)
         for mask, k in ((~thin, self.config["n_neighbours"]),
                         (thin, self.config["thin_neighbours"])):
             if mask.any():
-                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbours=k)
+                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbours=k,
+                                           columns=columns)
         return out
 
-    def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray) -> np.ndarray:
-        """Best cosine of each item to any of the user's interest clusters."""
-        v = self.item_vectors
+    def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray, v: np.ndarray
+                        ) -> np.ndarray:
+        """Best cosine of each item (rows of ``v``) to any of the user's interest clusters."""
         out = np.empty((len(liked), len(v)), dtype=np.float32)
         cfg = self.interest_config
         for r, items in enumerate(liked):
             if not self.config["clusters"] or len(items) < 4:
                 out[r] = long[r] @ v.T
                 continue
-            cents, _, _ = choose_clusters(v[items].astype(np.float64),
+            cents, _, _ = choose_clusters(self.item_vectors[items].astype(np.float64),
                                           max_k=cfg.max_clusters, seed=self.config["seed"])
             # one matrix-vector product per centroid: OpenBLAS's matrix product with 2-5
             # rows took 4x as long, and this runs on every request after a user's event

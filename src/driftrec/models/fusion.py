@@ -56,6 +56,9 @@ FUSION_FILE = "fusion.json"
 SECONDS_PER_DAY = 86_400.0
 #: Key of the candidate mask in :meth:`FusedRecommender.features`.
 CANDIDATES = "_candidates"
+#: Key of the sequence model's log-probabilities, which order the items outside the
+#: candidates (whether or not ``sequence`` is a fused signal).
+SEQUENCE_ORDER = "_sequence_order"
 #: How far below every candidate the other items are placed (scores stay finite).
 OUTSIDE_OFFSET = 1e4
 #: Text neighbours whose popularity and recency an item without events borrows (one is
@@ -83,7 +86,8 @@ class FusionConfig(ModelConfig):
                                "to fit the fusion weights")
     candidates: int = Field(100, ge=0, description="the sequence model's top unseen items "
                             "re-ranked by the fused score, kept above every other item "
-                            "(0: fuse over the whole catalogue)")
+                            "(which keep the sequence model's order; 0: fuse over the "
+                            "whole catalogue)")
     hard_negatives: int = Field(50, ge=0, description="hard negatives per held-out event "
                                 "without a candidate stage (top items of the user-specific "
                                 "signals in equal shares)")
@@ -265,7 +269,7 @@ class FusedRecommender(Recommender):
         for start in range(0, len(histories), 256):
             rows = np.arange(start, min(start + 256, len(histories)))
             part = histories.subset(rows)
-            feats = self.features(part)
+            feats = self.features(part, all_items=True)
             feats[STAGE_SIGNAL] = early.stage_rows(lengths[rows])
             feats[TRANSITION_SIGNAL] = early.transition_rows(part)
             for r, i in enumerate(rows):
@@ -314,7 +318,7 @@ class FusedRecommender(Recommender):
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature rows of each held-out item and its negatives, 1/0 labels, user rows."""
         rng = np.random.default_rng(self.config["seed"])
-        feats = self.features(histories)
+        feats = self.features(histories, all_items=True)  # random negatives lie anywhere
         cands = feats.get(CANDIDATES)
         # Without a candidate stage, hard negatives come from the top of every user-specific
         # signal in equal shares: taking them from one signal alone would teach the model
@@ -350,48 +354,74 @@ class FusedRecommender(Recommender):
         return x.astype(np.float64), np.asarray(labels), idx[:, 0]
 
     # -- scoring --------------------------------------------------------------------
-    def features(self, histories: Histories) -> dict[str, np.ndarray]:
-        """Each enabled signal as an ``(n, n_items)`` float32 array."""
+    def features(self, histories: Histories, *, all_items: bool = False
+                 ) -> dict[str, np.ndarray]:
+        """Each enabled signal as an ``(n, n_items)`` float32 array.
+
+        With a candidate stage, the content signals are computed for the items that are a
+        candidate of some row only (0 elsewhere): only candidates are fused, and this is
+        most of the cost of scoring one user right after their event. ``all_items``
+        computes them for every item (training rows drawn outside the candidates).
+        """
         n = len(histories)
         out: dict[str, np.ndarray] = {}
+        lengths = np.fromiter((len(x) for x in histories.items), dtype=np.int64, count=n)
+        out[N_EVENTS] = lengths
+        early_rows = (self.early.bucket_of(lengths) >= 0 if self.early is not None
+                      else np.zeros(n, dtype=bool))
         if self.sequence is not None:
             seq = log_softmax(self.sequence.score(histories))
+            out[SEQUENCE_ORDER] = seq
             if "sequence" in self.signals:
                 out["sequence"] = seq
             if self.config["candidates"] > 0:
-                out[CANDIDATES] = candidate_mask(seq, histories, self.config["candidates"])
+                mask = candidate_mask(seq, histories, self.config["candidates"])
+                # Short histories are fused over every unseen item.
+                for r in np.flatnonzero(early_rows):
+                    mask[r] = True
+                    mask[r, histories.items[r]] = False
+                out[CANDIDATES] = mask
         elif "sequence" in self.signals:
             self._component(None)
         if self._uses(CONTENT_SIGNALS):
-            from driftrec.interest.transfer import transfer_weight
-
-            content = self._component(self.content)
-            sig = content.signals(histories)
-            for name in CONTENT_SIGNALS:
-                if name in self.signals:
-                    out[name] = sig[name]
-            if "transfer" in out:
-                fade = transfer_weight(sig["n_events"], content.config["transfer_k0"])
-                out["transfer"] = (out["transfer"] * fade[:, None]).astype(np.float32)
+            out.update(self._content_features(
+                histories, None if all_items else out.get(CANDIDATES)))
         if "popularity" in self.signals:
             out["popularity"] = np.broadcast_to(self.popularity, (n, self.n_items))
         if "recency" in self.signals:
             out["recency"] = np.broadcast_to(self.recency, (n, self.n_items))
-        lengths = np.fromiter((len(x) for x in histories.items), dtype=np.int64, count=n)
-        out[N_EVENTS] = lengths
         if self.early is not None:
             out[STAGE_SIGNAL] = self.early.stage_rows(lengths)
-            early_rows = self.early.bucket_of(lengths) >= 0
             out[TRANSITION_SIGNAL] = np.zeros((n, self.n_items), dtype=np.float32)
             if early_rows.any():
                 out[TRANSITION_SIGNAL][early_rows] = self.early.transition_rows(
                     histories.subset(np.flatnonzero(early_rows)))
-            if CANDIDATES in out and early_rows.any():
-                # Short histories are fused over every unseen item.
-                unseen = np.ones((int(early_rows.sum()), self.n_items), dtype=bool)
-                for r, i in enumerate(np.flatnonzero(early_rows)):
-                    unseen[r, histories.items[i]] = False
-                out[CANDIDATES][early_rows] = unseen
+        return out
+
+    def _content_features(self, histories: Histories, candidates: np.ndarray | None
+                          ) -> dict[str, np.ndarray]:
+        """The content component's signals, on the columns some row needs."""
+        from driftrec.interest.transfer import transfer_weight
+
+        content = self._component(self.content)
+        columns = None
+        if candidates is not None:
+            columns = np.flatnonzero(candidates.any(0))
+            if len(columns) == self.n_items:
+                columns = None
+        sig = content.signals(histories, columns)
+        out = {}
+        for name in CONTENT_SIGNALS:
+            if name not in self.signals:
+                continue
+            if columns is None:
+                out[name] = sig[name]
+            else:
+                out[name] = np.zeros((len(histories), self.n_items), dtype=np.float32)
+                out[name][:, columns] = sig[name]
+        if "transfer" in out:
+            fade = transfer_weight(sig["n_events"], content.config["transfer_k0"])
+            out["transfer"] = (out["transfer"] * fade[:, None]).astype(np.float32)
         return out
 
     def score(self, histories: Histories) -> np.ndarray:
@@ -405,15 +435,15 @@ class FusedRecommender(Recommender):
         for j, name in enumerate(self.signals):
             w = self.coef[j] / self.scale[j]
             out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
-        if CANDIDATES in feats:
-            out[~feats[CANDIDATES]] -= np.float32(OUTSIDE_OFFSET)
         if self.early is not None and N_EVENTS in feats:
             bucket = self.early.bucket_of(feats[N_EVENTS])
             for b in np.unique(bucket[bucket >= 0]):
                 rows = np.flatnonzero(bucket == b)
                 out[rows] = self.early.buckets[b].logits(feats, rows)
-                if CANDIDATES in feats:
-                    out[rows] -= np.float32(OUTSIDE_OFFSET) * ~feats[CANDIDATES][rows]
+        if CANDIDATES in feats:
+            # below every candidate, in the order of the model that chose the candidates
+            outside = ~feats[CANDIDATES]
+            out[outside] = feats[SEQUENCE_ORDER][outside] - np.float32(OUTSIDE_OFFSET)
         return out
 
     def online_features(self, feats: dict[str, np.ndarray], row: int = 0
