@@ -432,3 +432,31 @@ def test_serving_reuses_the_item_table_until_the_weights_change(fitted_text_mode
     model.add_items(["new"], text_embeddings()[[9]])
     assert model.score(hist).shape == (1, N_ITEMS + 1)
     np.testing.assert_array_equal(model.score(hist), uncached())
+
+
+def test_serving_trace_gives_the_eager_scores_for_any_batch_and_weights(fitted_text_model,
+                                                                         tmp_path):
+    """Serving runs a traced forward: the same numbers as eager, for other lengths and
+    batch sizes than the one traced, and after the weights change in place."""
+    fitted_text_model.save(tmp_path / "m")
+    net = Recommender.load(tmp_path / "m").net.eval()
+    rng = np.random.default_rng(0)
+    batches = [right_align([rng.integers(0, N_ITEMS, n) for n in lengths], net.max_len)
+               for lengths in ([3], [12], [1, 5, 12, 7], [2] * 9)]
+
+    def both(seqs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            eager = net.score_last(seqs).numpy()
+        with torch.inference_mode():
+            traced = net.score_last(seqs).numpy()
+        return eager, traced
+
+    for seqs in batches:
+        np.testing.assert_array_equal(*both(seqs))
+    assert "_traced" in net.__dict__
+    with torch.no_grad():
+        net.blocks[0].ffn[0].weight.mul_(1.5)  # as an optimiser step would
+    eager, traced = both(batches[2])
+    np.testing.assert_array_equal(eager, traced)
+    with torch.inference_mode(), pytest.raises(ValueError, match="exceeds max_len"):
+        net.score_last(torch.ones(1, net.max_len + 1, dtype=torch.int64))

@@ -36,13 +36,14 @@ def test_users_the_model_cannot_tell_apart_share_one_model_run(make_client, fuse
                                                                monkeypatch):
     """Every user with no events (and not a training user of the model) gets the same
     scores: the model runs once for all of them, not once per request."""
-    from driftrec.recommend import pipeline
+    from driftrec.models.fusion import FusedRecommender
 
     client = make_client(model=fused_dir)
     runs = []
-    real = pipeline.model_scores
-    monkeypatch.setattr(pipeline, "model_scores",
-                        lambda model, history: runs.append(history) or real(model, history))
+    real = FusedRecommender.features
+    monkeypatch.setattr(FusedRecommender, "features",
+                        lambda model, history, **kw: runs.append(history)
+                        or real(model, history, **kw))
     lists = [[i["item_id"] for i in client.get(f"/v1/users/{user}/recommendations?k=5")
               .json()["items"]] for user in ("new-1", "new-2", "new-3")]
     assert lists[0] == lists[1] == lists[2] and len(lists[0]) == 5

@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 from scipy.special import expit
@@ -33,13 +32,13 @@ from scipy.special import expit
 from driftrec.data.dataset import Histories
 from driftrec.feedback.explore import Explorer
 from driftrec.feedback.update import Weights
-from driftrec.models.base import Recommender
-from driftrec.models.fusion import FusedRecommender
 from driftrec.recommend import reasons as why
 from driftrec.recommend.ann import ANN_THRESHOLD
+from driftrec.recommend.batching import ScoringQueue
 from driftrec.recommend.context import UNREAD, ContextCache, Unread, UserContext, empty_context
 from driftrec.recommend.diversity import mmr
 from driftrec.recommend.models import LoadedModel, ModelHolder
+from driftrec.recommend.scores import ModelScores, model_scores
 from driftrec.recommend.segment_index import SegmentIndex, Segments
 from driftrec.recommend.served_items import Catalogue
 from driftrec.recommend.text_retrieval import TextRetrieval
@@ -81,50 +80,6 @@ class OnlineWeights:
     model_version: str
     version: int
     weights: Weights
-
-
-@dataclass
-class ModelScores:
-    """The model's view of one user context, kept with the context.
-
-    For the fused model it also keeps the standardised signals of its candidate items, so
-    that weights learned online re-rank them without recomputing anything.
-    """
-
-    scores: np.ndarray
-    candidates: np.ndarray | None = None
-    features: np.ndarray | None = None
-
-    def with_weights(self, weights: Weights | None) -> np.ndarray:
-        """Scores under ``weights`` (None: the model's own, exactly as offline)."""
-        if weights is None or self.candidates is None or self.features is None:
-            return self.scores
-        out = self.scores.copy()
-        out[self.candidates] = weights.logits(self.features).astype(np.float32)
-        return out
-
-    @cached_property
-    def candidate_rows(self) -> dict[int, int]:
-        """Row of ``features`` of each candidate column (built once: the scores are kept
-        with the user's context and asked on every request)."""
-        if self.candidates is None:
-            return {}
-        return {int(c): r for r, c in enumerate(self.candidates)}
-
-
-def model_scores(model: Recommender, history: Histories) -> ModelScores | None:
-    """Score one history (None when every item scores alike: nothing to say)."""
-    if isinstance(model, FusedRecommender):
-        feats = model.features(history)
-        scores = np.asarray(model.score_features(feats), dtype=np.float32)[0]
-        candidates, x = model.online_features(feats)
-        result = ModelScores(scores, candidates, x)
-    else:
-        result = ModelScores(np.asarray(model.score(history), dtype=np.float32)[0])
-    finite = np.isfinite(result.scores)
-    if not finite.any() or result.scores[finite].max() <= result.scores[finite].min():
-        return None
-    return result
 
 
 @dataclass
@@ -184,6 +139,8 @@ class RecommendationEngine:
         self.text = TextRetrieval(catalogue, ann_threshold)
         self.contexts = ContextCache(store, history_length, catalogue.dim, context_cache_users)
         self._no_history_scores: tuple[str, ModelScores | None] | None = None
+        #: Scores the histories of concurrent requests together (see :meth:`prepare`).
+        self.scoring = ScoringQueue()
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (-np.inf, {})
         self._pop_lock = threading.Lock()
@@ -312,20 +269,38 @@ class RecommendationEngine:
         """
         if loaded.version in ctx.model_scores:
             return ctx.model_scores[loaded.version]
-        row = loaded.user_rows.get(ctx.user_key, -1)
-        history = model_history(loaded, ctx.events, row)
-        if row < 0 and not len(history.items[0]):
-            # A user the model cannot tell from any other (no events on items it knows,
-            # not one of its training users): the same scores as every such user.
-            shared = self._no_history_scores
-            if shared is None or shared[0] != loaded.version:
-                shared = (loaded.version, model_scores(loaded.model, history))
-                self._no_history_scores = shared
-            result = shared[1]
-        else:
-            result = model_scores(loaded.model, history)
+        history = self._history_to_score(loaded, ctx)
+        result = (self._no_history_scores[1] if history is None
+                  else model_scores(loaded.model, history))
         ctx.model_scores[loaded.version] = result
         return result
+
+    def _history_to_score(self, loaded: LoadedModel, ctx: UserContext) -> Histories | None:
+        """The history the model scores for this context; None for a user the model cannot
+        tell from any other (no events on items it knows, not one of its training users),
+        who gets the scores every such user gets (computed here once per model)."""
+        row = loaded.user_rows.get(ctx.user_key, -1)
+        history = model_history(loaded, ctx.events, row)
+        if row >= 0 or len(history.items[0]):
+            return history
+        shared = self._no_history_scores
+        if shared is None or shared[0] != loaded.version:
+            self._no_history_scores = (loaded.version, model_scores(loaded.model, history))
+        return None
+
+    async def prepare(self, user_key: str, revision: str | Unread | None = UNREAD
+                      ) -> UserContext:
+        """The user's context with the model's scores in it, computed by the scoring queue
+        (in a worker thread, batched with other requests') when they are not known yet;
+        pass it to :meth:`recommend` as ``context``. For the event loop's requests."""
+        ctx = self.user_context(user_key, revision)
+        loaded = self.models.current
+        if loaded is None or loaded.version in ctx.model_scores:
+            return ctx
+        history = self._history_to_score(loaded, ctx)
+        if history is not None:
+            ctx.model_scores[loaded.version] = await self.scoring.score(loaded, history)
+        return ctx
 
     def segment_of(self, ctx: UserContext) -> tuple[Segments | None, int]:
         segs = self.segments.get() if self.segments is not None else None
@@ -417,14 +392,18 @@ class RecommendationEngine:
     def recommend(self, user_key: str, k: int = 10, *, exclude_seen: bool = True,
                   diversity: float = 0.0, explain: bool = True,
                   query: str | None = None, query_vec: np.ndarray | None = None,
-                  revision: str | Unread | None = UNREAD) -> list[Recommendation]:
+                  revision: str | Unread | None = UNREAD,
+                  context: UserContext | None = None) -> list[Recommendation]:
         """Top-``k`` items for a user (or for free text, optionally personalised);
-        ``revision``: the user's revision, when the caller has just read it."""
+        ``revision``: the user's revision, when the caller has just read it; ``context``:
+        the user's context from :meth:`prepare`."""
         u = self.universe()
         if not len(u.ids):
             return []  # no catalogue and no model: nothing to recommend yet
         vecs, has, hidden = u.vectors, u.has_vector, u.hidden
-        ctx = self.user_context(user_key, revision) if user_key else None
+        ctx = context
+        if ctx is None and user_key:
+            ctx = self.user_context(user_key, revision)
         if ctx is None:
             ctx = empty_context(self.catalogue.dim)
         segs, seg_id = self.segment_of(ctx)
