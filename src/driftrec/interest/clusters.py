@@ -63,7 +63,7 @@ def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, i
     if not ks:
         return []
     n, top = len(g), max(ks)
-    inits = [_kmeans_pp(g, top, w, seed + run) for run in range(n_init)]
+    inits = _kmeans_pp_runs(g, top, w, [seed + run for run in range(n_init)])
     runs = [(k, run) for k in ks for run in range(n_init)]
     starts = [inits[run][:k] for k, run in runs]
     width = max(len(c) for c in starts)
@@ -102,26 +102,41 @@ def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, i
 
 def _kmeans_pp(g: np.ndarray, k: int, w: np.ndarray, seed: int) -> list[int]:
     """k-means++ seeding on the Gram matrix: up to ``k`` centre rows."""
+    return _kmeans_pp_runs(g, k, w, [seed])[0]
+
+
+def _kmeans_pp_runs(g: np.ndarray, k: int, w: np.ndarray, seeds: list[int]
+                    ) -> list[list[int]]:
+    """:func:`_kmeans_pp` for each seed, the seeds' steps taken together (each seed draws
+    from its own stream, so the centres are those of separate calls)."""
     n = len(g)
-    rng = np.random.default_rng(seed)
-    centres = [_draw(rng, w / w.sum())]
-    d2 = np.full(n, np.inf)
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    first = _cdf(w / w.sum())
+    centres = [[int(first.searchsorted(rng.random(), side="right"))] for rng in rngs]
+    growing = [True] * len(seeds)
+    d2 = np.full((len(seeds), n), np.inf)
     for _ in range(1, k):
-        d2 = np.minimum(d2, 2.0 - 2.0 * g[:, centres[-1]])
+        d2 = np.minimum(d2, 2.0 - 2.0 * g[:, [c[-1] for c in centres]].T)
         p = np.clip(d2, 0, None) * w
-        total = p.sum()
-        if total <= 1e-12:
+        totals = p.sum(1)
+        cdf = _cdf(p / np.where(totals > 1e-12, totals, 1.0)[:, None])
+        for r, rng in enumerate(rngs):
+            growing[r] = growing[r] and totals[r] > 1e-12
+            if growing[r]:
+                centres[r].append(int(cdf[r].searchsorted(rng.random(), side="right")))
+        if not any(growing):
             break
-        centres.append(_draw(rng, p / total))
     return centres
 
 
-def _draw(rng: np.random.Generator, p: np.ndarray) -> int:
-    """``rng.choice(len(p), p=p)``, the same draw from the same stream, without its checks
-    of ``p`` (which cost more than the draw on every request that clusters)."""
-    cdf = np.cumsum(p)
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
+def _cdf(p: np.ndarray) -> np.ndarray:
+    """The cumulative distribution ``rng.choice(len(p), p=p)`` draws from (along the last
+    axis), so that ``cdf.searchsorted(rng.random(), side="right")`` is the same draw from
+    the same stream, without ``choice``'s checks of ``p`` (which cost more than the draw
+    on every request that clusters)."""
+    cdf = np.cumsum(p, axis=-1)
+    cdf /= cdf[..., -1:]
+    return cdf
 
 
 def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
@@ -143,18 +158,22 @@ def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) ->
 
 def silhouette(x: np.ndarray, labels: np.ndarray, gram: np.ndarray | None = None) -> float:
     """Mean silhouette with cosine distance (x rows are unit vectors)."""
+    return _silhouette(np.clip(1.0 - (x @ x.T if gram is None else gram), 0.0, 2.0), labels)
+
+
+def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
+    """:func:`silhouette` from the cosine distances ``d`` (-1 for a single cluster)."""
     ks = np.unique(labels)
     if len(ks) < 2:
         return -1.0
-    d = np.clip(1.0 - (x @ x.T if gram is None else gram), 0.0, 2.0)
     onehot = labels[:, None] == ks[None, :]
     counts = onehot.sum(0).astype(np.float64)
     sums = d @ onehot
     own = onehot.argmax(1)
     n_own = counts[own] - 1
-    a = np.where(n_own > 0, sums[np.arange(len(x)), own] / np.maximum(n_own, 1), 0.0)
+    a = np.where(n_own > 0, sums[np.arange(len(d)), own] / np.maximum(n_own, 1), 0.0)
     other = sums / counts
-    other[np.arange(len(x)), own] = np.inf
+    other[np.arange(len(d)), own] = np.inf
     b = other.min(1)
     s = np.where(n_own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
     return float(s.mean())
@@ -177,8 +196,9 @@ def choose_clusters(x: np.ndarray, weights: np.ndarray | None = None, *, max_k: 
     best_s, best_labels = min_silhouette, None
     g = x @ x.T
     ks = list(range(2, min(max_k, len(x) - 1) + 1))
+    d = np.clip(1.0 - g, 0.0, 2.0)
     for labels in _kmeans_labels_for(g, ks, w, seed, 20):
-        s = silhouette(x, labels, g)
+        s = _silhouette(d, labels)
         if s > best_s:
             best_s, best_labels = s, labels
     if best_labels is None:
