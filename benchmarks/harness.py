@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -79,24 +78,11 @@ def write_results(rows: list[dict], columns: list[str], stem: str, *, title: str
                   protocol: dict[str, Any], out: Path = RESULTS, show: bool = True
                   ) -> tuple[Path, Path]:
     """Print the table (``show``) and write ``<out>/<stem>.{json,md}``; the protocol gets
-    the script's ``command`` unless it names one, and the machine's processor (figures
-    from different machines are not comparable)."""
+    the script's ``command`` unless it names one."""
     if show:
         report.print_table(rows, columns, title)
-    protocol = {**protocol, "command": protocol.get("command") or command(),
-                "cpu": protocol.get("cpu") or cpu_model()}
+    protocol = {**protocol, "command": protocol.get("command") or command()}
     return report.write_results(rows, columns, out, stem, title=title, protocol=protocol)
-
-
-def cpu_model() -> str:
-    """The processor's model name, as the kernel reports it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def streaming_rows(dataset: Dataset, fit: Callable[[Dataset], dict[str, Recommender]], *,

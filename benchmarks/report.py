@@ -220,7 +220,8 @@ def section(path: Path, results: Path) -> str:
     written = ", ".join(x for x in (
         f"written {data['created']}" if data.get("created") else "",
         "Python {python}, {processor}, {cpus} CPUs".format(**machine)
-        if {"python", "processor", "cpus"} <= machine.keys() else "") if x)
+        if {"python", "processor", "cpus"} <= machine.keys() else "",
+        machine.get("cpu_model", "")) if x)
     out = [f"### {title} (`{stem}`)", "", f"{links}" + (f"; {written}." if written else "."), ""]
 
     commands, source = commands_of(stem, protocol)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +42,18 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def cpu_model() -> str:
+    """The processor's model name as the kernel reports it: figures from different
+    processors are not comparable, even with the same number of cores."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def write_results(rows: list[dict], columns: list[str], out_dir: str | Path, stem: str,
                   *, title: str, protocol: dict) -> tuple[Path, Path]:
     """Write ``stem.json`` (every number plus the protocol) and ``stem.md``."""
@@ -51,7 +64,7 @@ def write_results(rows: list[dict], columns: list[str], out_dir: str | Path, ste
         "protocol": protocol,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                    "cpus": __import__("os").cpu_count()},
+                    "cpus": os.cpu_count(), "cpu_model": cpu_model()},
     }
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps({**meta, "rows": rows}, indent=2, default=str))
