@@ -52,6 +52,14 @@ _ID_SECRET = "id_secret"
 _REVISION_ROW = "user revision"
 #: The meta rows every process reads to stay in step (all but the id secret).
 _SHARED_META = select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key != _ID_SECRET)
+# The statements every request runs are built once (bound by parameter): building and
+# keying one per call cost more than SQLite took to answer it.
+_USER_REVISION = select(t.user_state.c.revision).where(
+    t.user_state.c.user_key == bindparam("user_key"))
+_META_AND_REVISION = union_all(
+    _SHARED_META,
+    select(literal(_REVISION_ROW).label("key"), t.user_state.c.revision.label("value"))
+    .where(t.user_state.c.user_key == bindparam("user_key")))
 
 
 class Store:
@@ -271,8 +279,7 @@ class Store:
     def user_revision(self, user_key: str) -> str | None:
         """The user's state revision (None for a user with no state): one key lookup."""
         with self.engine.connect() as conn:
-            return conn.execute(select(t.user_state.c.revision)
-                                .where(t.user_state.c.user_key == user_key)).scalar_one_or_none()
+            return conn.execute(_USER_REVISION, {"user_key": user_key}).scalar_one_or_none()
 
     def seen_items(self, user_key: str) -> set[str]:
         with self.engine.connect() as conn:
@@ -451,12 +458,8 @@ class Store:
         """:meth:`meta_values` and :meth:`user_revision` in one statement: what a
         request for one user reads before anything else (one round trip to PostgreSQL,
         not two)."""
-        both = union_all(
-            _SHARED_META,
-            select(literal(_REVISION_ROW).label("key"), t.user_state.c.revision.label("value"))
-            .where(t.user_state.c.user_key == user_key))
         with self.engine.connect() as conn:
-            rows = conn.execute(both).all()
+            rows = conn.execute(_META_AND_REVISION, {"user_key": user_key}).all()
         meta = {r.key: r.value for r in rows}
         return meta, meta.pop(_REVISION_ROW, None)
 
