@@ -483,13 +483,14 @@ class RecommendationEngine:
                  if not (e.event_type == "rating" and e.value is not None and e.value <= 2.0)]
         hist_vecs = [(e, cat.vector(e.item_id)) for e in liked]
         hist_vecs = [(e, v) for e, v in hist_vecs if v is not None]
-        hv = np.stack([v for _, v in hist_vecs]) if hist_vecs else None
-        for rec in recs:
-            i = u.pos[rec.item_id]
-            item_vec = vecs[i] if has[i] else None
+        rows = np.array([u.pos[rec.item_id] for rec in recs], dtype=np.int64)
+        closest = (why.closest(np.stack([v for _, v in hist_vecs]), vecs[rows])
+                   if hist_vecs and len(rows) else None)
+        for r, rec in enumerate(recs):
+            i = rows[r]
             nearest: list[StoredEvent] = []
-            if hv is not None and item_vec is not None:
-                nearest = [hist_vecs[j][0] for j in why.closest(hv, item_vec)]
+            if closest is not None and has[i]:
+                nearest = [hist_vecs[j][0] for j in closest[r]]
             if rec.source == "query":
                 rec.reasons.append(why.matches_query(query or ""))
                 if nearest:

@@ -37,7 +37,8 @@ def matches_query(query: str) -> str:
     return f'matches your search "{short}"'
 
 
-def closest(history_vectors: np.ndarray, item_vector: np.ndarray, n: int = 2) -> np.ndarray:
-    """Positions of the ``n`` history items most similar to ``item_vector``."""
-    sims = history_vectors @ item_vector
-    return np.argsort(-sims, kind="stable")[:n]
+def closest(history_vectors: np.ndarray, item_vectors: np.ndarray, n: int = 2) -> np.ndarray:
+    """Positions of the ``n`` history items most similar to each of ``item_vectors``
+    (one row per item; the earlier history item first among equals)."""
+    sims = np.atleast_2d(item_vectors) @ history_vectors.T
+    return np.argsort(-sims, axis=1, kind="stable")[:, :n]
