@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     #: Threads each numerical call (BLAS, torch) may use. Requests already run in
     #: parallel; one thread per call avoids oversubscribing the cores (``driftrec serve``).
     compute_threads: int = 1
+    #: Compute the model's scores of a changed history in a worker thread, batched with
+    #: concurrent requests' (``recommend/batching.py``), so that requests for users held in
+    #: memory go on meanwhile. ``driftrec serve --workers N`` turns it off when N reaches the
+    #: number of cores: the thread then only competes with the other processes' event loops.
+    scoring_thread: bool = True
     #: Items past which candidate retrieval uses an approximate nearest-neighbour index
     #: (faiss IVF, :mod:`driftrec.recommend.ann`) instead of exact search over every item.
     ann_threshold: int = 100_000

@@ -54,6 +54,22 @@ def test_users_the_model_cannot_tell_apart_share_one_model_run(make_client, fuse
     assert len(runs) == 2 and "crime-1" not in moved  # a history of its own: its own run
 
 
+def test_a_changed_history_is_scored_in_the_worker_thread_only_when_set(make_client,
+                                                                        fused_dir):
+    """``scoring_thread`` (the default) sends a changed history to the scoring queue; off,
+    the handler scores it inline. The list is the same either way."""
+    lists = {}
+    for scoring_thread in (True, False):
+        client = make_client(model=fused_dir, scoring_thread=scoring_thread)
+        post_events(client, *[{"user_id": f"fan-{scoring_thread}", "item_id": f"crime-{i}",
+                               "timestamp": 10 + i} for i in range(3)])
+        path = f"/v1/users/fan-{scoring_thread}/recommendations?k=5"
+        lists[scoring_thread] = [i["item_id"] for i in client.get(path).json()["items"]]
+        client.get(path)  # the scores are kept with the user's context: not scored again
+        assert client.app.state.core.engine.scoring.scored == (1 if scoring_thread else 0)
+    assert lists[True] == lists[False] and len(lists[True]) == 5
+
+
 def test_the_service_serves_exactly_what_driftrec_recommend_gives(make_client, fused_dir):
     """Parity: the same model and the same history give the same top-k through the REST
     handler (stored events, live context) as through the offline CLI."""

@@ -96,6 +96,10 @@ def _serve_workers(settings, bind: str, workers: int, log_level: str,
 
     os.environ["DRIFTREC_DATABASE_URL"] = settings.database_url
     os.environ["DRIFTREC_ENCODER"] = settings.encoder
+    # A process per core: a scoring thread in each would only compete with the other
+    # processes' event loops (docs/service.md, Performance). An explicit setting wins.
+    os.environ.setdefault("DRIFTREC_SCORING_THREAD",
+                          str(workers < (os.cpu_count() or 1)).lower())
     if settings.model_dir is not None:
         os.environ["DRIFTREC_MODEL_DIR"] = str(settings.model_dir)
     if import_events is not None:

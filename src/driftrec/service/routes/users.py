@@ -52,15 +52,16 @@ async def recommendations(
     # On the event loop, not the thread pool: a user held in memory costs well under a
     # millisecond, less than the hop to a thread and back; in one process the interpreter
     # lock runs one request's Python at a time either way (docs/service.md, Processes).
-    # Only the model's scores of a changed history are computed in a worker thread,
-    # batched with other requests' (recommend/batching.py).
+    # With ``scoring_thread``, only the model's scores of a changed history are computed
+    # in a worker thread, batched with other requests' (recommend/batching.py).
     check_id(c, "path.user_id", user_id)
     check_k(c, k)
     key = c.store.user_key(user_id)
     revision = c.refresh_for(key)  # changes other processes made, and the user's revision
-    context = await c.engine.prepare(key, revision)
+    context = (await c.engine.prepare(key, revision) if c.settings.scoring_thread
+               else None)
     recs = c.engine.recommend(key, k, exclude_seen=exclude_seen, diversity=diversity,
-                              explain=explain, context=context)
+                              explain=explain, revision=revision, context=context)
     count_sources(request, recs)
     recording = recs and c.settings.feedback.record
     recommendation_id = c.record_impression(key, recs) if recording else None
