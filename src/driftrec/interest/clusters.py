@@ -15,20 +15,6 @@ import numpy as np
 from driftrec.interest.state import Cluster, InterestState
 
 
-def kmeans(x: np.ndarray, k: int, weights: np.ndarray | None = None, *, seed: int = 0,
-           iters: int = 20, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted spherical k-means (k-means++ init); returns unit centroids and labels.
-
-    Works on the Gram matrix ``x @ x.T`` (pass it when calling repeatedly), so each
-    iteration costs O(n^2) rather than O(n * dim).
-    """
-    n = len(x)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    g = x @ x.T if gram is None else gram
-    labels = _kmeans_labels(g, k, w, seed, iters)
-    return _centroids(x, w, labels), labels
-
-
 def _centroids(x: np.ndarray, w: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Unit weighted mean of each cluster's rows."""
     onehot = labels[None, :] == np.arange(int(labels.max()) + 1)[:, None]
@@ -37,22 +23,10 @@ def _centroids(x: np.ndarray, w: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return sums / np.maximum(norms, 1e-12)
 
 
-def _kmeans_labels(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int,
-                   n_init: int = 3) -> np.ndarray:
-    """Best of ``n_init`` seeded runs by the spherical k-means objective."""
-    best, best_obj = None, -np.inf
-    for run in range(n_init):
-        labels = _kmeans_once(g, k, w, seed + run, iters)
-        onehot = (labels[:, None] == np.arange(labels.max() + 1)[None, :]) * w[:, None]
-        obj = np.sqrt(np.maximum((onehot * (g @ onehot)).sum(0), 0)).sum()
-        if obj > best_obj + 1e-12:
-            best, best_obj = labels, obj
-    return best
-
-
 def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, iters: int,
                        n_init: int = 3) -> list[np.ndarray]:
-    """:func:`_kmeans_labels` for each k of ``ks`` (the same labels), all runs at once.
+    """Labels of weighted spherical k-means on the Gram matrix ``g`` for each k of ``ks``:
+    the best of ``n_init`` seeded runs (k-means++ init) by the k-means objective.
 
     Serving clusters a user's recent items on every request: run one by one, the
     ``len(ks) * n_init`` small k-means runs cost far more in per-call overhead than in
@@ -100,15 +74,10 @@ def _kmeans_labels_for(g: np.ndarray, ks: list[int], w: np.ndarray, seed: int, i
     return out
 
 
-def _kmeans_pp(g: np.ndarray, k: int, w: np.ndarray, seed: int) -> list[int]:
-    """k-means++ seeding on the Gram matrix: up to ``k`` centre rows."""
-    return _kmeans_pp_runs(g, k, w, [seed])[0]
-
-
 def _kmeans_pp_runs(g: np.ndarray, k: int, w: np.ndarray, seeds: list[int]
                     ) -> list[list[int]]:
-    """:func:`_kmeans_pp` for each seed, the seeds' steps taken together (each seed draws
-    from its own stream, so the centres are those of separate calls)."""
+    """k-means++ seeding on the Gram matrix, up to ``k`` centre rows for each seed; the
+    seeds' steps are taken together, each seed drawing from its own stream."""
     n = len(g)
     rngs = [np.random.default_rng(seed) for seed in seeds]
     first = _cdf(w / w.sum())
@@ -139,30 +108,8 @@ def _cdf(p: np.ndarray) -> np.ndarray:
     return cdf
 
 
-def _kmeans_once(g: np.ndarray, k: int, w: np.ndarray, seed: int, iters: int) -> np.ndarray:
-    centres = _kmeans_pp(g, k, w, seed)
-    labels = np.argmax(g[:, centres], axis=1)
-    for _ in range(iters):
-        onehot = (labels[:, None] == np.arange(len(centres))[None, :]) * w[:, None]
-        dots = g @ onehot                                   # x_i . sum_k
-        norms = np.sqrt(np.maximum((onehot * dots).sum(0), 1e-12))  # |sum_k|
-        sims = np.where(onehot.sum(0) > 0, dots / norms, -np.inf)
-        new = np.argmax(sims, axis=1)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    # renumber to 0..k'-1 (a cluster may have emptied)
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels
-
-
-def silhouette(x: np.ndarray, labels: np.ndarray, gram: np.ndarray | None = None) -> float:
-    """Mean silhouette with cosine distance (x rows are unit vectors)."""
-    return _silhouette(np.clip(1.0 - (x @ x.T if gram is None else gram), 0.0, 2.0), labels)
-
-
 def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
-    """:func:`silhouette` from the cosine distances ``d`` (-1 for a single cluster)."""
+    """Mean silhouette from the cosine distances ``d`` (-1 for a single cluster)."""
     ks = np.unique(labels)
     if len(ks) < 2:
         return -1.0

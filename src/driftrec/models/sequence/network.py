@@ -209,7 +209,7 @@ class SequenceNet(nn.Module):
     def score_last(self, seqs: Tensor) -> Tensor:
         """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
         table = self.serving_table()
-        if self.training or not torch.is_inference_mode_enabled():
+        if not self._serving():
             last = self.encode(seqs, table)[:, -1]
         else:
             if seqs.shape[1] > self.max_len:
@@ -244,6 +244,11 @@ class SequenceNet(nn.Module):
             self.__dict__["_traced"] = traced
         return traced
 
+    def _serving(self) -> bool:
+        """Eval mode under inference mode: weights cannot change during the call, so what
+        is made of them (the item table, the trace) can be kept."""
+        return not self.training and torch.is_inference_mode_enabled()
+
     def serving_table(self) -> Tensor:
         """The item table; while serving (eval mode, inference mode) computed once per
         version of the weights it is made of, not once per request.
@@ -252,7 +257,7 @@ class SequenceNet(nn.Module):
         storage: an optimiser step, ``load_state_dict`` or :meth:`add_items` gives a new
         key.
         """
-        if self.training or not torch.is_inference_mode_enabled():
+        if not self._serving():
             return self.items()
         items = self.items
         parts = (items.id_emb.weight, items.text,
