@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
+from driftrec.store import feedback as feedback_store
 from driftrec.store.engine import StoreConfigError, make_engine
 from driftrec.store.feedback import (
     Impression,
@@ -301,6 +302,25 @@ def test_impressions_keep_each_shown_items_features(store_url):
     assert [i[:2] for i in imp.items] == [("a", 0), ("b", 1), ("c", 2)]
     assert np.array_equal(imp.items[0][2], x) and imp.items[1][2] is None
     assert np.array_equal(imp.items[2][2], 2 * x)
+
+
+def test_impressions_written_in_several_statements_read_back_as_given(store_url, monkeypatch):
+    """A commit's impressions are written in chunks of rows (one statement each on
+    SQLite); every row reads back, features, positions and order of items included."""
+    monkeypatch.setattr(feedback_store, "ROWS_PER_STATEMENT", 2)
+    store = Store(store_url, "secret")
+    x = np.array([0.5, -1.25], dtype=np.float32)
+    rows = [impression_row(Impression(f"r{i}", f"u{i % 2}", 1000.0 + i, "v1", i,
+                                      [("a", 0, x * i), ("b", 1, None)]))
+            for i in range(5)]
+    store.add_event_groups([], None, rows)
+    with store.engine.connect() as conn:
+        due = due_impressions(conn, closed_before=2000.0, limit=10)
+    assert [(d.recommendation_id, d.user_key, d.created_at, d.weights_version) for d in due] \
+        == [(f"r{i}", f"u{i % 2}", 1000.0 + i, i) for i in range(5)]
+    for i, d in enumerate(due):
+        assert [item[:2] for item in d.items] == [("a", 0), ("b", 1)]
+        assert np.array_equal(d.items[0][2], x * i) and d.items[1][2] is None
 
 
 def test_impressions_written_before_schema_9_are_read_after_the_upgrade(store_url):

@@ -24,12 +24,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
 
 
-def _json_dumps(value: object) -> str:
+def json_dumps(value: object) -> str:
+    """JSON text as the store writes it (what a JSON column reads back)."""
     # Interest states are mostly float vectors: orjson encodes them ~10x faster than json.
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-JSON_OPTIONS = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+JSON_OPTIONS = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
 
 
 class StoreConfigError(ValueError):

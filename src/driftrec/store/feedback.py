@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, delete, func, select, update
 
 from driftrec.store import tables as t
+from driftrec.store.engine import json_dumps
 from driftrec.store.records import StoredEvent
 
 if TYPE_CHECKING:
@@ -73,6 +76,43 @@ def impression_row(imp: Impression) -> dict[str, Any]:
             "weights_version": imp.weights_version,
             "items": [[item, pos] for item, pos, _ in imp.items], "features": blob,
             "labelled": False}
+
+
+#: The ``impressions`` columns :func:`impression_row` fills, in statement order.
+_COLUMNS = ("recommendation_id", "user_key", "created_at", "model_version", "weights_version",
+            "items", "features", "labelled")
+#: Impressions per SQLite INSERT statement (8 parameters each; SQLite allows 32,766).
+ROWS_PER_STATEMENT = 500
+
+
+def insert_impressions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write :func:`impression_row` rows in the caller's transaction.
+
+    On SQLite, as one multi-row INSERT per :data:`ROWS_PER_STATEMENT` rows, not an
+    executemany: Python's sqlite3 releases the interpreter lock around every row of an
+    executemany, and under load each release hands the lock to a request thread and waits
+    for it back. One statement per commit halved what recording a served list costs the
+    requests of the same process (docs/feedback.md, What recording costs). PostgreSQL's
+    driver sends an executemany as one pipeline, so it gets that.
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(t.impressions.insert(), list(rows))
+        return
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start:start + ROWS_PER_STATEMENT]
+        params: list[Any] = []
+        for r in part:
+            params += [r["recommendation_id"], r["user_key"], r["created_at"],
+                       r["model_version"], r["weights_version"], json_dumps(r["items"]),
+                       r["features"], int(r["labelled"])]
+        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(params))
+
+
+@lru_cache(maxsize=128)
+def _sqlite_insert(n_rows: int) -> str:
+    row = "(" + ",".join("?" * len(_COLUMNS)) + ")"
+    return (f"INSERT INTO {t.impressions.name} ({','.join(_COLUMNS)}) VALUES "
+            + ",".join([row] * n_rows))
 
 
 def _shown_items(items: list[list[Any]], blob: bytes | None

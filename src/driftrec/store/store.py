@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from driftrec.store import tables as t
 from driftrec.store.codec import decode_state, encode_state, plain
 from driftrec.store.engine import make_engine
+from driftrec.store.feedback import insert_impressions
 from driftrec.store.migrations import LEGACY_EVENT_KEYS, migrate
 from driftrec.store.pseudonym import Pseudonymiser
 from driftrec.store.records import EventIdConflict, ItemRecord, NewEvent, StoredEvent
@@ -159,12 +160,12 @@ class Store:
                 outcomes[i] = (0, 0)
         if not pending and impressions:
             with self._write() as conn, conn.begin():
-                conn.execute(t.impressions.insert(), list(impressions))
+                insert_impressions(conn, impressions)
         while pending:
             try:
                 with self._write() as conn, conn.begin():
                     if impressions:
-                        conn.execute(t.impressions.insert(), list(impressions))
+                        insert_impressions(conn, impressions)
                     attempt: dict[str, UserWrite] = {}
                     counts = self._add_groups(conn, [groups[i] for i in pending],
                                               update_state, attempt)
