@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from service_helpers import count_events, post_events, synthetic_events, synthetic_items
+from service_helpers import (
+    count_events,
+    make_settings_for,
+    post_events,
+    synthetic_events,
+    synthetic_items,
+)
 
 from driftrec.data.dataset import Dataset
 from driftrec.interest.config import InterestConfig
@@ -11,6 +17,8 @@ from driftrec.interest.state import Event, InterestState, new_state, update
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.recommend.encoding import HashingEncoder
+from driftrec.service.core import ItemWrite, ServiceCore
+from driftrec.store import NewEvent
 from driftrec.text import item_texts
 
 
@@ -178,3 +186,22 @@ def test_ingest_moves_interest_with_the_served_models_interest_config(make_clien
     state = InterestState.from_dict(stored)
     assert np.allclose(state.short_term, expected.short_term)
     assert not np.allclose(state.short_term, default.short_term)
+
+
+def test_an_event_on_an_item_another_process_just_added_moves_the_interest(tmp_path):
+    """The writer pulls what other processes changed before it commits, so an event on an
+    item written through another process moves the user's interest at once."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    here = ServiceCore(make_settings_for(url, None))
+    there = ServiceCore(make_settings_for(url, None))
+    try:
+        there.upsert_items([ItemWrite("fresh", "Deep Space Voyage", "", {})])
+        assert "fresh" not in here.catalogue.pos  # nothing has told this process yet
+        assert here.ingest([NewEvent("ann", "fresh", "purchase", None, 1_700_000_000)]) == (1, 0)
+        state, n_events = here.store.get_state(here.store.user_key("ann"))
+        assert n_events == 1
+        interest = InterestState.from_dict(state)
+        assert np.linalg.norm(interest.long_sum) > 0  # moved by the new item's vector
+    finally:
+        here.close()
+        there.close()

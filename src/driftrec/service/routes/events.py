@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from driftrec.service.auth import require_admin
 from driftrec.service.core import ServiceCore
-from driftrec.service.routes.deps import check_id, check_text, core, reject
+from driftrec.service.routes.deps import check_id, check_text, process_core, reject
 from driftrec.service.schemas import EventBatch, EventsAccepted
 from driftrec.service.validation import ErrorOut
 from driftrec.store import EventIdConflict, NewEvent
@@ -21,13 +21,16 @@ router = APIRouter(prefix="/v1", tags=["events"])
                               "user for a different event; nothing was stored"}},
              summary="Record one or many events")
 async def post_events(batch: EventBatch, request: Request,
-                      c: ServiceCore = Depends(core)) -> EventsAccepted:
+                      c: ServiceCore = Depends(process_core)) -> EventsAccepted:
     """Store the events and update each user's interest state before answering.
 
     ``event_id`` is an idempotency key scoped to the user: a retry with the same payload is
     counted in ``duplicates`` and not stored again, so a client may resend a batch whose
     answer it never saw. Reusing a user's ``event_id`` for a different event answers 409
     naming the field, and nothing of that request is stored.
+
+    What other processes changed (items, model) is pulled by the writer before each
+    commit (:meth:`ServiceCore.ingest`), not here.
     """
     if len(batch.events) > c.settings.max_batch_events:
         raise reject("body.events", f"at most {c.settings.max_batch_events} events per request",
