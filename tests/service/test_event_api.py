@@ -17,6 +17,7 @@ from driftrec.interest.state import Event, InterestState, new_state, update
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.recommend.encoding import HashingEncoder
+from driftrec.service import core as service_core
 from driftrec.service.core import ItemWrite, ServiceCore
 from driftrec.store import NewEvent
 from driftrec.text import item_texts
@@ -202,6 +203,38 @@ def test_an_event_on_an_item_another_process_just_added_moves_the_interest(tmp_p
         assert n_events == 1
         interest = InterestState.from_dict(state)
         assert np.linalg.norm(interest.long_sum) > 0  # moved by the new item's vector
+    finally:
+        here.close()
+        there.close()
+
+
+def test_the_writer_pulls_changes_older_than_its_refresh_interval(tmp_path, monkeypatch):
+    """An item another process re-embedded moves interest with its new vector once the
+    writer's last pull is older than ``WRITER_REFRESH_S``, and not before."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    here = ServiceCore(make_settings_for(url, None))
+    there = ServiceCore(make_settings_for(url, None))
+
+    def direction_of_interest(user: str) -> np.ndarray:
+        state, _ = here.store.get_state(here.store.user_key(user))
+        long_sum = InterestState.from_dict(state).long_sum
+        return long_sum / np.linalg.norm(long_sum)
+
+    try:
+        there.upsert_items([ItemWrite("film", "Deep Space Voyage", "", {})])
+        here.refresh()
+        old = here.catalogue.vector("film").copy()
+        there.upsert_items([ItemWrite("film", "Romantic Wedding Comedy", "", {})])
+        new = there.catalogue.vector("film")
+        assert not np.allclose(old, new)
+
+        monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 3600.0)
+        here.ingest([NewEvent("ann", "film", "purchase", None, 1_700_000_000)])
+        assert np.allclose(direction_of_interest("ann"), old / np.linalg.norm(old))
+
+        monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 0.0)
+        here.ingest([NewEvent("ben", "film", "purchase", None, 1_700_000_000)])
+        assert np.allclose(direction_of_interest("ben"), new / np.linalg.norm(new))
     finally:
         here.close()
         there.close()

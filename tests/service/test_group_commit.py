@@ -27,7 +27,7 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
 
 def test_served_lists_are_written_together_after_the_linger():
     store = RecordingStore()
-    writer = GroupCommitter(store, lambda vectors: None, linger_s=0.2)
+    writer = GroupCommitter(store, lambda vectors, events: None, linger_s=0.2)
     try:
         for n in range(5):
             writer.record([{"recommendation_id": str(n)}])
@@ -40,7 +40,7 @@ def test_served_lists_are_written_together_after_the_linger():
 
 def test_a_waiting_request_does_not_wait_for_the_linger_and_keeps_the_order():
     store = RecordingStore()
-    writer = GroupCommitter(store, lambda vectors: None, linger_s=30.0)
+    writer = GroupCommitter(store, lambda vectors, events: None, linger_s=30.0)
     try:
         writer.record([{"recommendation_id": "shown-first"}])
         started = time.monotonic()
@@ -53,7 +53,7 @@ def test_a_waiting_request_does_not_wait_for_the_linger_and_keeps_the_order():
 
 def test_closing_writes_what_lingers():
     store = RecordingStore()
-    writer = GroupCommitter(store, lambda vectors: None, linger_s=30.0)
+    writer = GroupCommitter(store, lambda vectors, events: None, linger_s=30.0)
     writer.record([{"recommendation_id": "last"}])
     writer.close()
     assert store.commits == [(0, [{"recommendation_id": "last"}])]

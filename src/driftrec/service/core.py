@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 #: Catalogue items embedded and stored per step of a bundle's catalogue import.
 CATALOGUE_CHUNK = 10_000
+#: Longest time the event writer goes without pulling what other processes changed (items,
+#: the served model); an event on an item this process does not know pulls at once.
+WRITER_REFRESH_S = 1.0
 
 
 @dataclass
@@ -98,6 +101,7 @@ class ServiceCore:
             context_cache_users=settings.context_cache_users,
             ann_threshold=settings.ann_threshold)
         self._weights_key: str | None = None
+        self._refreshed_at = -float("inf")  # time.monotonic() of the last refresh
         self.writer = GroupCommitter(self.store, self._commit_updater, on_written=self._written)
         self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
         if settings.feedback.explore_slots:
@@ -241,6 +245,7 @@ class ServiceCore:
     def refresh(self, meta: Mapping[str, str] | None = None) -> None:
         """Pull items changed elsewhere and switch to the model every process should serve
         (``meta``: the store's meta values, when the caller has just read them)."""
+        self._refreshed_at = time.monotonic()
         meta = self.store.meta_values() if meta is None else meta
         if int(meta.get("item_seq", 0)) != self.catalogue.seq:
             self.catalogue.sync(self.store)
@@ -338,13 +343,17 @@ class ServiceCore:
         ``keep=False``)."""
         return InterestUpdater(self.catalogue, text_vectors, self.interest_config, keep=keep)
 
-    def _commit_updater(self, text_vectors: Mapping[str, np.ndarray]) -> InterestUpdater:
+    def _commit_updater(self, text_vectors: Mapping[str, np.ndarray],
+                        events: list[NewEvent]) -> InterestUpdater:
         """The event writer's updater for one commit, after pulling what other processes
-        changed (items, the served model and its interest config). Once per commit, in
-        the writer, instead of once per event request on the event loop: under load the
-        read was a tenth of the event path, and here it is as close to the commit as it
-        can be."""
-        self.refresh()
+        changed (items, the served model and its interest config) when an event names an
+        item this process does not know or the last pull is older than
+        :data:`WRITER_REFRESH_S`. In the writer, not on the event loop once per event
+        request: under load that read was a tenth of the event path, and on PostgreSQL a
+        round trip per commit of the one writer thread costs events a second."""
+        stale = time.monotonic() - self._refreshed_at > WRITER_REFRESH_S
+        if stale or any(e.item_id not in self.catalogue.pos for e in events):
+            self.refresh()
         return self.state_updater(text_vectors)
 
     def _written(self, written: dict[str, UserWrite], updater: StateUpdater) -> None:

@@ -46,11 +46,13 @@ class GroupCommitter:
     """One writer thread per process that commits queued requests together."""
 
     def __init__(self, store: Store,
-                 make_updater: Callable[[Mapping[str, np.ndarray]], StateUpdater],
+                 make_updater: Callable[[Mapping[str, np.ndarray], list[NewEvent]],
+                                        StateUpdater],
                  max_groups: int = MAX_GROUPS, linger_s: float = IMPRESSION_LINGER_S,
                  on_written: Callable[[dict[str, UserWrite], StateUpdater], None] | None = None
                  ) -> None:
         self.store = store
+        #: Called once per commit with the text vectors and the events of the batch.
         self.make_updater = make_updater
         #: Called after each commit, before any request is answered, with the users
         #: written and the updater that computed their states (e.g. to refresh the
@@ -144,7 +146,7 @@ class GroupCommitter:
         impressions = self._take_served()
         written: dict[str, UserWrite] = {}
         try:
-            updater = self.make_updater(vectors)
+            updater = self.make_updater(vectors, [ev for events, _, _ in batch for ev in events])
             outcomes = self.store.add_event_groups([events for events, _, _ in batch],
                                                    updater, impressions, written)
         except BaseException as exc:  # the whole transaction failed: tell every request
