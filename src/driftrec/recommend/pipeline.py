@@ -128,7 +128,7 @@ class RecommendationEngine:
                  history_length: int = 10_000, new_item_weight: float = 0.8,
                  popularity_ttl_s: float = 10.0,
                  segments: SegmentIndex | None = None, context_cache_users: int = 4096,
-                 ann_threshold: int = ANN_THRESHOLD) -> None:
+                 ann_threshold: int = ANN_THRESHOLD, scoring_thread: bool = True) -> None:
         self.store = store
         self.catalogue = catalogue
         self.models = models
@@ -141,6 +141,8 @@ class RecommendationEngine:
         self._no_history_scores: tuple[str, ModelScores | None] | None = None
         #: Scores the histories of concurrent requests together (see :meth:`prepare`).
         self.scoring = ScoringQueue()
+        #: Whether :meth:`prepare` scores in the queue's worker thread (else on the caller's).
+        self.scoring_thread = scoring_thread
         self._universe: _Universe | None = None
         self._pop: tuple[float, dict[str, int]] = (-np.inf, {})
         self._pop_lock = threading.Lock()
@@ -292,10 +294,12 @@ class RecommendationEngine:
                       ) -> UserContext:
         """The user's context with the model's scores in it, computed by the scoring queue
         (in a worker thread, batched with other requests') when they are not known yet;
-        pass it to :meth:`recommend` as ``context``. For the event loop's requests."""
+        pass it to :meth:`recommend` as ``context``. For the event loop's requests. With
+        ``scoring_thread`` off, scores still missing are computed by :meth:`recommend`, on
+        the caller's thread."""
         ctx = self.user_context(user_key, revision)
         loaded = self.models.current
-        if loaded is None or loaded.version in ctx.model_scores:
+        if not self.scoring_thread or loaded is None or loaded.version in ctx.model_scores:
             return ctx
         history = self._history_to_score(loaded, ctx)
         if history is not None:

@@ -99,7 +99,7 @@ class ServiceCore:
             new_item_weight=settings.new_item_weight,
             popularity_ttl_s=settings.popularity_ttl_s, segments=self.segments,
             context_cache_users=settings.context_cache_users,
-            ann_threshold=settings.ann_threshold)
+            ann_threshold=settings.ann_threshold, scoring_thread=settings.scoring_thread)
         self._weights_key: str | None = None
         self._refreshed_at = -float("inf")  # time.monotonic() of the last refresh
         self.writer = GroupCommitter(self.store, self._commit_updater, on_written=self._written)

@@ -58,8 +58,7 @@ async def recommendations(
     check_k(c, k)
     key = c.store.user_key(user_id)
     revision = c.refresh_for(key)  # changes other processes made, and the user's revision
-    context = (await c.engine.prepare(key, revision) if c.settings.scoring_thread
-               else None)
+    context = await c.engine.prepare(key, revision)
     recs = c.engine.recommend(key, k, exclude_seen=exclude_seen, diversity=diversity,
                               explain=explain, revision=revision, context=context)
     count_sources(request, recs)
