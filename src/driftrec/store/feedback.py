@@ -91,9 +91,9 @@ def insert_impressions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None
     On SQLite, as one multi-row INSERT per :data:`ROWS_PER_STATEMENT` rows, not an
     executemany: Python's sqlite3 releases the interpreter lock around every row of an
     executemany, and under load each release hands the lock to a request thread and waits
-    for it back. One statement per commit halved what recording a served list costs the
-    requests of the same process (docs/feedback.md, What recording costs). PostgreSQL's
-    driver sends an executemany as one pipeline, so it gets that.
+    for it back. One statement per commit about halved what recording a served list costs
+    the requests of the same process in a probe (docs/feedback.md, What recording costs).
+    PostgreSQL gets the executemany, which its driver batches itself.
     """
     if conn.dialect.name != "sqlite":
         conn.execute(t.impressions.insert(), list(rows))

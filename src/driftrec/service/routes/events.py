@@ -29,8 +29,8 @@ async def post_events(batch: EventBatch, request: Request,
     answer it never saw. Reusing a user's ``event_id`` for a different event answers 409
     naming the field, and nothing of that request is stored.
 
-    What other processes changed (items, model) is pulled by the writer before each
-    commit (:meth:`ServiceCore.ingest`), not here.
+    What other processes changed (items, model) is pulled by the event writer before it
+    commits (``ServiceCore._commit_updater``), not here.
     """
     if len(batch.events) > c.settings.max_batch_events:
         raise reject("body.events", f"at most {c.settings.max_batch_events} events per request",
