@@ -69,3 +69,24 @@ def test_erasures_in_a_row_then_a_rebuild_all_finish(client):
     assert done.wait(120), "the rebuild waited forever on the background versions"
     client.app.state.core.segments.join(120)
     assert sum(s["users"] for s in client.get("/v1/segments").json()["segments"]) == 8
+
+
+def test_a_user_held_in_memory_is_placed_once_per_segments_version(client, monkeypatch):
+    populate(client)
+    client.post("/v1/admin/segments/rebuild")
+    core = client.app.state.core
+    segments_type = type(core.segments.get())
+    placed = []
+    assign = segments_type.assign
+    monkeypatch.setattr(segments_type, "assign",
+                        lambda self, vector: placed.append(self.version) or assign(self, vector))
+    for _ in range(3):
+        assert client.get("/v1/users/seg1/recommendations?k=5").status_code == 200
+    assert len(placed) == 1  # the context is held in memory: placed once
+    core.segments.join(60)
+    core.segments.rebuild("follow")  # a new version places the user again
+    client.get("/v1/users/seg1/recommendations?k=5")
+    assert len(placed) == 2 and placed[1] > placed[0]
+    post_events(client, {"user_id": "seg1", "item_id": "space-3"})  # a new context
+    client.get("/v1/users/seg1/recommendations?k=5")
+    assert len(placed) == 3

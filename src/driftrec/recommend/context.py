@@ -36,6 +36,9 @@ class UserContext:
     revision: str | None = None
     #: The model's scores for this exact context, by model version (see the engine).
     model_scores: dict[str, Any] = field(default_factory=dict)
+    #: The segments this context was assigned with and its segment id there (see the
+    #: engine's ``segment_of``): a context held in memory is placed once per version.
+    segment: tuple[Any, int] | None = field(default=None, repr=False)
 
     @property
     def vector(self) -> np.ndarray | None:

@@ -307,8 +307,14 @@ class RecommendationEngine:
         return ctx
 
     def segment_of(self, ctx: UserContext) -> tuple[Segments | None, int]:
+        """The newest segments and the user's segment in them (-1: none), computed once
+        per context and segments version."""
         segs = self.segments.get() if self.segments is not None else None
-        return segs, (segs.assign(ctx.vector) if segs is not None else -1)
+        if segs is None:
+            return None, -1
+        if ctx.segment is None or ctx.segment[0] is not segs:
+            ctx.segment = (segs, segs.assign(ctx.vector))
+        return segs, ctx.segment[1]
 
     def _score(self, u: _Universe, ctx: UserContext, vecs: np.ndarray, has: np.ndarray,
                query_vec: np.ndarray | None, seg_counts: dict[str, int] | None, pool: int
