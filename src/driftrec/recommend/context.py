@@ -13,8 +13,9 @@ import bisect
 import enum
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from driftrec.interest.state import InterestState
 from driftrec.recommend.interest import interest_vector, load_state
 from driftrec.store import Store, StoredEvent
 from driftrec.store.store import UserWrite
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,9 +39,21 @@ class UserContext:
     revision: str | None = None
     #: The model's scores for this exact context, by model version (see the engine).
     model_scores: dict[str, Any] = field(default_factory=dict)
-    #: The segments this context was assigned with and its segment id there (see the
-    #: engine's ``segment_of``): a context held in memory is placed once per version.
-    segment: tuple[Any, int] | None = field(default=None, repr=False)
+    #: Values derived from this context and something else (see :meth:`derived`).
+    _derived: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
+
+    def derived(self, name: str, depends_on: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, kept with this context under ``name`` while ``depends_on`` (a
+        small key of what else it was computed from, e.g. the segments version) stays
+        equal. A context held in memory answers every request of its user until their
+        next event, so what a request derives from it is computed once, not per request.
+        Keys, not the objects they name: a held context must not keep an old catalogue
+        alive."""
+        held = self._derived.get(name)
+        if held is None or held[0] != depends_on:
+            held = (depends_on, compute())
+            self._derived[name] = held
+        return held[1]
 
     @property
     def vector(self) -> np.ndarray | None:

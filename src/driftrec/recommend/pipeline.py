@@ -312,9 +312,8 @@ class RecommendationEngine:
         segs = self.segments.get() if self.segments is not None else None
         if segs is None:
             return None, -1
-        if ctx.segment is None or ctx.segment[0] is not segs:
-            ctx.segment = (segs, segs.assign(ctx.vector))
-        return segs, ctx.segment[1]
+        return segs, ctx.derived("segment", (segs.version, segs.built_at),
+                                 lambda: segs.assign(ctx.vector))
 
     def _score(self, u: _Universe, ctx: UserContext, vecs: np.ndarray, has: np.ndarray,
                query_vec: np.ndarray | None, seg_counts: dict[str, int] | None, pool: int
@@ -423,8 +422,9 @@ class RecommendationEngine:
         score, source = self._score(u, ctx, vecs, has, query_vec, seg_counts, retrieve)
         score = np.where(hidden, -np.inf, score)
         if exclude_seen and user_key:
-            rows = [u.pos[i] for i in ctx.seen if i in u.pos]
-            if rows:
+            rows = ctx.derived("seen_rows", u.key, lambda: np.array(
+                [u.pos[i] for i in ctx.seen if i in u.pos], dtype=np.int64))
+            if len(rows):
                 score[rows] = -np.inf
         valid = np.flatnonzero(np.isfinite(score))
         if not len(valid):
@@ -485,22 +485,30 @@ class RecommendationEngine:
                                [f"similar to {title}"]) for i in order]
 
     # -- reasons --------------------------------------------------------------------
+    def _reason_history(self, ctx: UserContext
+                        ) -> tuple[list[StoredEvent], list[StoredEvent], np.ndarray | None]:
+        """What reasons may cite: the user's last events but low ratings, and those of
+        them with a text vector (with the vectors, stacked)."""
+        liked = [e for e in ctx.events[-REASON_HISTORY:]
+                 if not (e.event_type == "rating" and e.value is not None and e.value <= 2.0)]
+        with_vec = [(e, v) for e in liked if (v := self.catalogue.vector(e.item_id)) is not None]
+        if not with_vec:
+            return liked, [], None
+        return liked, [e for e, _ in with_vec], np.stack([v for _, v in with_vec])
+
     def _explain(self, recs: list[Recommendation], u: _Universe, ctx: UserContext,
                  vecs: np.ndarray, has: np.ndarray, query: str | None,
                  segment: str | None) -> None:
         cat = self.catalogue
-        liked = [e for e in ctx.events[-REASON_HISTORY:]
-                 if not (e.event_type == "rating" and e.value is not None and e.value <= 2.0)]
-        hist_vecs = [(e, cat.vector(e.item_id)) for e in liked]
-        hist_vecs = [(e, v) for e, v in hist_vecs if v is not None]
+        liked, citable, citable_vecs = ctx.derived("reason_history", u.key,
+                                                   lambda: self._reason_history(ctx))
         rows = np.array([u.pos[rec.item_id] for rec in recs], dtype=np.int64)
-        closest = (why.closest(np.stack([v for _, v in hist_vecs]), vecs[rows])
-                   if hist_vecs and len(rows) else None)
+        closest = (why.closest(citable_vecs, vecs[rows]) if citable and len(rows) else None)
         for r, rec in enumerate(recs):
             i = rows[r]
             nearest: list[StoredEvent] = []
             if closest is not None and has[i]:
-                nearest = [hist_vecs[j][0] for j in closest[r]]
+                nearest = [citable[j] for j in closest[r]]
             if rec.source == "query":
                 rec.reasons.append(why.matches_query(query or ""))
                 if nearest:
