@@ -124,10 +124,10 @@ class ContextCache:
                     self._entries.popitem(last=False)
         return ctx
 
-    def advance(self, user_key: str, write: UserWrite, state: dict[str, Any] | None) -> None:
+    def advance(self, user_key: str, write: UserWrite, state: InterestState | None) -> None:
         """Bring a held context up to ``write`` (this process's own event commit) from
-        what was written: ``state`` (the new stored state, as the store was given it) and
-        the new events. The result is the context :meth:`get` would read from the store;
+        what was written: ``state`` (the new interest state the stored one was made from)
+        and the new events. The result is the context :meth:`get` would read from the store;
         a context at another revision than the one the write replaced (another process
         wrote in between) is dropped instead, and read again when next asked for."""
         with self._lock:
@@ -146,7 +146,7 @@ class ContextCache:
             if len(events) > self.history_length:
                 del events[:len(events) - self.history_length]
             self._entries[user_key] = UserContext(
-                user_key, events, load_state(state, user_key, self.dim), write.n_events,
+                user_key, events, state, write.n_events,
                 ctx.seen | {e.item_id for e in write.events}, write.revision)
 
     def invalidate(self, user_key: str) -> None:

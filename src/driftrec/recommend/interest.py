@@ -75,12 +75,11 @@ class InterestUpdater:
         self.text_vectors = text_vectors
         self.config = config
         self.keep = keep
-        self.states: dict[str, dict[str, Any]] = {}
+        self.states: dict[str, InterestState] = {}
 
     def __call__(self, user_key: str, data: dict | None, new: list[StoredEvent]) -> dict:
         state = load_state(data, user_key, self.catalogue.dim)
         apply_events(state, new, self.catalogue, self.text_vectors, self.config)
-        out = state.to_dict(arrays=STORED_VECTOR_DTYPE)
         if self.keep:
-            self.states[user_key] = out
-        return out
+            self.states[user_key] = state  # not changed after this: what is stored
+        return state.to_dict(arrays=STORED_VECTOR_DTYPE)
