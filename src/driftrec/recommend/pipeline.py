@@ -322,7 +322,6 @@ class RecommendationEngine:
         must return past the threshold (enough for the list after filters)."""
         n = len(u.ids)
         source = np.full(n, POPULARITY, dtype=np.int8)
-        score = self.popularity_scores(u).copy()
         uvec = ctx.vector
         if query_vec is not None:
             sim = self.text.similarities(vecs, query_vec, pool)
@@ -339,10 +338,15 @@ class RecommendationEngine:
         ms = self._model_scores(loaded, ctx) if loaded is not None else None
         if ms is not None:
             online = self.online_weights
-            weights = online.weights if online is not None and \
-                online.model_version == loaded.version else None
-            return self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec,
-                                       sample=self.text.approximate())
+            live = online is not None and online.model_version == loaded.version
+            weights = online.weights if live else None
+            # the same for every request on this context until the items, the model or
+            # its online weights change (the caller does not change the arrays)
+            return ctx.derived(
+                "model_ranking", (u.key, online.version if live else None),
+                lambda: self._model_ranking(u, ms.with_weights(weights), vecs, has, uvec,
+                                            sample=self.text.approximate()))
+        score = self.popularity_scores(u).copy()
         if uvec is not None:
             # past the retrieval threshold, items outside the pool count as similarity 0
             content = self.new_item_weight * np.clip(
