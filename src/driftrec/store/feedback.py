@@ -78,7 +78,8 @@ def impression_row(imp: Impression) -> dict[str, Any]:
             "labelled": False}
 
 
-#: The ``impressions`` columns :func:`impression_row` fills, in statement order.
+#: The ``impressions`` columns :func:`impression_row` fills, in statement order (``items``
+#: is JSON; sqlite3 binds the ``labelled`` bool as 0 or 1).
 _COLUMNS = ("recommendation_id", "user_key", "created_at", "model_version", "weights_version",
             "items", "features", "labelled")
 #: Impressions per SQLite INSERT statement (8 parameters each; SQLite allows 32,766).
@@ -100,12 +101,9 @@ def insert_impressions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None
         return
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         part = rows[start:start + ROWS_PER_STATEMENT]
-        params: list[Any] = []
-        for r in part:
-            params += [r["recommendation_id"], r["user_key"], r["created_at"],
-                       r["model_version"], r["weights_version"], json_dumps(r["items"]),
-                       r["features"], int(r["labelled"])]
-        conn.exec_driver_sql(_sqlite_insert(len(part)), tuple(params))
+        params = tuple(json_dumps(r[c]) if c == "items" else r[c]
+                       for r in part for c in _COLUMNS)
+        conn.exec_driver_sql(_sqlite_insert(len(part)), params)
 
 
 @lru_cache(maxsize=128)
