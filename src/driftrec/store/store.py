@@ -55,12 +55,12 @@ _REVISION_ROW = "user revision"
 _SHARED_META = select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key != _ID_SECRET)
 # The statements every request runs are built once (bound by parameter): building and
 # keying one per call cost more than SQLite took to answer it.
-_USER_REVISION = select(t.user_state.c.revision).where(
-    t.user_state.c.user_key == bindparam("user_key"))
+_OF_USER = t.user_state.c.user_key == bindparam("user_key")
+_USER_REVISION = select(t.user_state.c.revision).where(_OF_USER)
 _META_AND_REVISION = union_all(
     _SHARED_META,
     select(literal(_REVISION_ROW).label("key"), t.user_state.c.revision.label("value"))
-    .where(t.user_state.c.user_key == bindparam("user_key")))
+    .where(_OF_USER))
 
 
 class Store:
