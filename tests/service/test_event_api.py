@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
 from service_helpers import (
     count_events,
     make_settings_for,
@@ -189,52 +192,52 @@ def test_ingest_moves_interest_with_the_served_models_interest_config(make_clien
     assert not np.allclose(state.short_term, default.short_term)
 
 
-def test_an_event_on_an_item_another_process_just_added_moves_the_interest(tmp_path):
+@pytest.fixture
+def two_processes(tmp_path) -> Iterator[tuple[ServiceCore, ServiceCore]]:
+    """Two service cores on one database, as two processes would be."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    here = ServiceCore(make_settings_for(url, None))
+    there = ServiceCore(make_settings_for(url, None))
+    yield here, there
+    here.close()
+    there.close()
+
+
+def test_an_event_on_an_item_another_process_just_added_moves_the_interest(two_processes):
     """The writer pulls what other processes changed before it commits, so an event on an
     item written through another process moves the user's interest at once."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    here = ServiceCore(make_settings_for(url, None))
-    there = ServiceCore(make_settings_for(url, None))
-    try:
-        there.upsert_items([ItemWrite("fresh", "Deep Space Voyage", "", {})])
-        assert "fresh" not in here.catalogue.pos  # nothing has told this process yet
-        assert here.ingest([NewEvent("ann", "fresh", "purchase", None, 1_700_000_000)]) == (1, 0)
-        state, n_events = here.store.get_state(here.store.user_key("ann"))
-        assert n_events == 1
-        interest = InterestState.from_dict(state)
-        assert np.linalg.norm(interest.long_sum) > 0  # moved by the new item's vector
-    finally:
-        here.close()
-        there.close()
+    here, there = two_processes
+    there.upsert_items([ItemWrite("fresh", "Deep Space Voyage", "", {})])
+    assert "fresh" not in here.catalogue.pos  # nothing has told this process yet
+    assert here.ingest([NewEvent("ann", "fresh", "purchase", None, 1_700_000_000)]) == (1, 0)
+    state, n_events = here.store.get_state(here.store.user_key("ann"))
+    assert n_events == 1
+    interest = InterestState.from_dict(state)
+    assert np.linalg.norm(interest.long_sum) > 0  # moved by the new item's vector
 
 
-def test_the_writer_pulls_changes_older_than_its_refresh_interval(tmp_path, monkeypatch):
+def test_the_writer_pulls_changes_older_than_its_refresh_interval(two_processes,
+                                                                  monkeypatch):
     """An item another process re-embedded moves interest with its new vector once the
     writer's last pull is older than ``WRITER_REFRESH_S``, and not before."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    here = ServiceCore(make_settings_for(url, None))
-    there = ServiceCore(make_settings_for(url, None))
+    here, there = two_processes
 
     def direction_of_interest(user: str) -> np.ndarray:
         state, _ = here.store.get_state(here.store.user_key(user))
         long_sum = InterestState.from_dict(state).long_sum
         return long_sum / np.linalg.norm(long_sum)
 
-    try:
-        there.upsert_items([ItemWrite("film", "Deep Space Voyage", "", {})])
-        here.refresh()
-        old = here.catalogue.vector("film").copy()
-        there.upsert_items([ItemWrite("film", "Romantic Wedding Comedy", "", {})])
-        new = there.catalogue.vector("film")
-        assert not np.allclose(old, new)
+    there.upsert_items([ItemWrite("film", "Deep Space Voyage", "", {})])
+    here.refresh()
+    old = here.catalogue.vector("film").copy()
+    there.upsert_items([ItemWrite("film", "Romantic Wedding Comedy", "", {})])
+    new = there.catalogue.vector("film")
+    assert not np.allclose(old, new)
 
-        monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 3600.0)
-        here.ingest([NewEvent("ann", "film", "purchase", None, 1_700_000_000)])
-        assert np.allclose(direction_of_interest("ann"), old / np.linalg.norm(old))
+    monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 3600.0)
+    here.ingest([NewEvent("ann", "film", "purchase", None, 1_700_000_000)])
+    assert np.allclose(direction_of_interest("ann"), old / np.linalg.norm(old))
 
-        monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 0.0)
-        here.ingest([NewEvent("ben", "film", "purchase", None, 1_700_000_000)])
-        assert np.allclose(direction_of_interest("ben"), new / np.linalg.norm(new))
-    finally:
-        here.close()
-        there.close()
+    monkeypatch.setattr(service_core, "WRITER_REFRESH_S", 0.0)
+    here.ingest([NewEvent("ben", "film", "purchase", None, 1_700_000_000)])
+    assert np.allclose(direction_of_interest("ben"), new / np.linalg.norm(new))
