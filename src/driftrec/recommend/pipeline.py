@@ -32,6 +32,7 @@ from scipy.special import expit
 from driftrec.data.dataset import Histories
 from driftrec.feedback.explore import Explorer
 from driftrec.feedback.update import Weights
+from driftrec.interest import clusters
 from driftrec.recommend import reasons as why
 from driftrec.recommend.ann import ANN_THRESHOLD
 from driftrec.recommend.batching import ScoringQueue
@@ -159,8 +160,9 @@ class RecommendationEngine:
     # -- shared state ---------------------------------------------------------------
     def warm(self) -> None:
         """Do now what the first request would otherwise wait for: the universe of items,
-        the text index past ``ann_threshold`` and the popularity counts (a count over every
-        stored event: seconds at ten million events)."""
+        the text index past ``ann_threshold``, the popularity counts (a count over every
+        stored event: seconds at ten million events) and the compiled per-user k-means."""
+        clusters.warm()
         self.universe()
         self.text.warm()
         self.popularity()
