@@ -134,12 +134,16 @@ def test_wrong_types_and_values_name_the_field(client):
     cases = [
         ("POST", "/v1/events", events({"value": "high"}), ["body", "events", 1, "value"]),
         ("POST", "/v1/events", events({"timestamp": True}), ["body", "events", 1, "timestamp"]),
+        ("POST", "/v1/events", events({"value": False}), ["body", "events", 1, "value"]),
         ("POST", "/v1/events", {"events": EVENT}, ["body", "events"]),
         ("POST", "/v1/events", events({"value": 1e300 * 10}), ["body", "events", 1, "value"]),
         ("PUT", "/v1/items/new", {"attributes": ["Crime"]}, ["body", "attributes"]),
         ("PUT", "/v1/items/new", {"attributes": {"views": 2**64}}, ["body", "attributes"]),
         ("GET", "/v1/users/u1/recommendations?k=ten", None, ["query", "k"]),
         ("POST", "/v1/recommendations/query", {"query": "q", "k": "all"}, ["body", "k"]),
+        ("POST", "/v1/recommendations/query", {"query": "q", "k": True}, ["body", "k"]),
+        ("POST", "/v1/recommendations/query", {"query": "q", "diversity": True},
+         ["body", "diversity"]),
     ]
     for method, path, body, loc in cases:
         raw = json.dumps(body).encode() if body is not None else None

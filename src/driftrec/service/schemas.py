@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from driftrec.service.validation import Attributes, CleanStr
 
@@ -19,6 +19,17 @@ MAX_K = 1000
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 ExternalId = Annotated[CleanStr, Field(min_length=1, max_length=MAX_ID, examples=["u1"])]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """JSON ``true``/``false`` is not a number, although pydantic would read it as 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+#: A number field of a request body that refuses booleans.
+NotBoolean = BeforeValidator(_not_a_boolean)
 
 
 def parse_timestamp(value: Any) -> int:
@@ -53,7 +64,8 @@ class EventIn(BaseModel):
     item_id: ExternalId = Field(examples=["i9"])
     event_type: str = Field("click", min_length=1, max_length=32,
                             pattern=r"^[a-z][a-z0-9_]*$", examples=["click"])
-    value: float | None = Field(None, allow_inf_nan=False, ge=-1e9, le=1e9, examples=[1.0])
+    value: Annotated[float | None, NotBoolean] = Field(None, allow_inf_nan=False, ge=-1e9,
+                                                       le=1e9, examples=[1.0])
     timestamp: (Annotated[int, Field(ge=0, le=MAX_TIMESTAMP)]
                 | Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)] | str | None) = Field(
         None, description="unix seconds, or an ISO-8601 date-time from 1970 to 9999 "
@@ -113,9 +125,9 @@ class QueryIn(BaseModel):
 
     query: CleanStr = Field(min_length=1, max_length=MAX_TEXT)
     user_id: ExternalId | None = None
-    k: int = Field(10, ge=1, le=MAX_K)
+    k: Annotated[int, NotBoolean] = Field(10, ge=1, le=MAX_K)
     exclude_seen: bool = True
-    diversity: float = Field(0.0, ge=0.0, le=1.0)
+    diversity: Annotated[float, NotBoolean] = Field(0.0, ge=0.0, le=1.0)
     explain: bool = True
 
 
