@@ -70,6 +70,13 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        #: For reads of one statement (atomic by themselves), such as the one every request
+        #: runs first: on PostgreSQL in autocommit, so that such a read is one round trip,
+        #: with no BEGIN before it and no ROLLBACK when its connection goes back to the pool
+        #: (399 to 260 us a read here, ad hoc). SQLite runs them outside a transaction
+        #: already (``engine.py``).
+        self._single_reads = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                              if self.dialect == "postgresql" else self.engine)
         self._write_lock = (WriterLock(self.engine.url.database) if self.dialect == "sqlite"
                             else nullcontext())
         self.schema_version = migrate(self.engine)
@@ -279,7 +286,7 @@ class Store:
 
     def user_revision(self, user_key: str) -> str | None:
         """The user's state revision (None for a user with no state): one key lookup."""
-        with self.engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             return conn.execute(_USER_REVISION, {"user_key": user_key}).scalar_one_or_none()
 
     def seen_items(self, user_key: str) -> set[str]:
@@ -451,7 +458,7 @@ class Store:
 
     # -- shared meta: catalogue version and active model ----------------------------
     def meta_values(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = conn.execute(_SHARED_META).all()
         return {r.key: r.value for r in rows}
 
@@ -459,7 +466,7 @@ class Store:
         """:meth:`meta_values` and :meth:`user_revision` in one statement: what a
         request for one user reads before anything else (one round trip to PostgreSQL,
         not two)."""
-        with self.engine.connect() as conn:
+        with self._single_reads.connect() as conn:
             rows = conn.execute(_META_AND_REVISION, {"user_key": user_key}).all()
         meta = {r.key: r.value for r in rows}
         return meta, meta.pop(_REVISION_ROW, None)
