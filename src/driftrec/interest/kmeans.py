@@ -19,21 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: Totals below this stop k-means++ from adding centres (every point is a centre already).
+#: What counts as zero: k-means++ stops adding centres below it (every point is a centre
+#: already), a cluster's squared norm is floored at it, and a run must beat the best
+#: objective by more than it to replace it.
 _TINY = 1e-12
-
-
-@njit(cache=True)
-def _search(cdf: np.ndarray, u: float) -> int:
-    """``cdf.searchsorted(u, side="right")``: the first index whose value exceeds ``u``."""
-    lo, hi = 0, len(cdf)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cdf[mid] <= u:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @njit(cache=True)
@@ -41,7 +30,7 @@ def _draw(p: np.ndarray, u: float) -> int:
     """The index that the uniform draw ``u`` picks from weights ``p`` (inverse CDF)."""
     cdf = np.cumsum(p / p.sum())
     cdf /= cdf[-1]
-    return _search(cdf, u)
+    return np.searchsorted(cdf, u, side="right")
 
 
 @njit(cache=True)
