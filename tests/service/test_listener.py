@@ -1,23 +1,36 @@
-"""Several server processes share one listening socket; its connections must not wait on
-Nagle's algorithm (about 40 ms per keep-alive response on Linux)."""
+"""The sockets server processes listen on: connections must not wait on Nagle's algorithm
+(about 40 ms per keep-alive response on Linux), and with several processes each binds its
+own listener so that the kernel spreads connections over them."""
 
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
+import sys
+import tempfile
+from pathlib import Path
 
+import httpx
+import psutil
+import pytest
 import uvicorn
 
-from driftrec.cli.serve import tcp_listener
+from driftrec.cli.serve import OwnListener, tcp_listener, worker_listeners
+from driftrec.service.process import ServeProcess, free_port
+
+linux_only = pytest.mark.skipif(sys.platform != "linux",
+                                reason="the kernel spreads connections by hash on Linux")
 
 
-def test_the_shared_listener_gives_connections_tcp_nodelay():
-    config = uvicorn.Config("driftrec.service.app:app_from_environment", factory=True,
-                            host="127.0.0.1", port=0)
-    sock = tcp_listener(config)
-    assert sock.proto == socket.IPPROTO_TCP
+def config(port: int = 0) -> uvicorn.Config:
+    return uvicorn.Config("driftrec.service.app:app_from_environment", factory=True,
+                          host="127.0.0.1", port=port)
 
-    async def accepted_nodelay() -> int:
+
+def accepted_nodelay(sock: socket.socket) -> int:
+    """TCP_NODELAY of a connection accepted on ``sock`` by an asyncio server."""
+    async def probe() -> int:
         seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         class Probe(asyncio.Protocol):
@@ -34,4 +47,57 @@ def test_the_shared_listener_gives_connections_tcp_nodelay():
             writer.close()
             server.close()
 
-    assert asyncio.run(accepted_nodelay()) != 0
+    return asyncio.run(probe())
+
+
+def test_the_shared_listener_gives_connections_tcp_nodelay():
+    sock = tcp_listener(config())
+    assert sock.proto == socket.IPPROTO_TCP
+    assert accepted_nodelay(sock) != 0
+
+
+@linux_only
+def test_each_worker_unpickles_a_listener_of_its_own_on_the_same_port():
+    port = free_port()
+    handed = worker_listeners(config(port))
+    assert isinstance(handed, OwnListener)
+    with pytest.raises(RuntimeError, match="unpickles"):
+        list(handed)  # the supervisor's copy is no socket: only a worker's is
+    first, second = (pickle.loads(pickle.dumps(handed))[0] for _ in range(2))
+    try:
+        assert first.getsockname()[1] == second.getsockname()[1] == port
+        assert first.fileno() != second.fileno()
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        assert accepted_nodelay(first) != 0
+    finally:
+        first.close()
+        second.close()
+
+
+@linux_only
+def test_a_port_another_program_holds_fails_before_any_worker_starts():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            worker_listeners(config(taken.getsockname()[1]))
+
+
+@linux_only
+def test_keep_alive_connections_reach_both_server_processes():
+    """16 connections opened together: with one shared socket the first process to wake
+    often took nearly all; with a socket each, both get some (all on one: odds 2 in 65,536)."""
+    with tempfile.TemporaryDirectory() as tmp, ServeProcess(
+            f"sqlite:///{tmp}/db.sqlite", None, Path(tmp) / "serve.log", workers=2) as server:
+        clients = [httpx.Client(base_url=server.url) for _ in range(16)]
+        try:
+            for client in clients:
+                assert client.get("/health/live").status_code == 200
+            holding = {
+                pid for pid in server.pids()[1:]
+                for c in psutil.Process(pid).net_connections(kind="tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port}
+            assert len(holding) == 2
+        finally:
+            for client in clients:
+                client.close()

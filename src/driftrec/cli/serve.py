@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 import typer
@@ -115,12 +116,64 @@ def _serve_workers(settings, bind: str, workers: int, log_level: str,
     config = uvicorn.Config("driftrec.service.app:app_from_environment", factory=True,
                             host=bind, port=settings.port, workers=workers,
                             log_level=log_level.lower(), access_log=False)
-    Multiprocess(config, sockets=[tcp_listener(config)]).run()
+    Multiprocess(config, sockets=worker_listeners(config)).run()
+
+
+def worker_listeners(config) -> list[socket.socket]:
+    """What uvicorn's process supervisor hands each worker to listen on: on Linux a
+    listener of the worker's own (:class:`OwnListener`), elsewhere one shared socket."""
+    if sys.platform != "linux":
+        return [tcp_listener(config)]  # other kernels do not spread connections by hash
+    if not config.port:
+        raise typer.BadParameter("several workers need a fixed --port", param_hint="--port")
+    bind_reuse_port(config.host, config.port, config.backlog)[0].close()  # free? fail here
+    return OwnListener(config.host, config.port, config.backlog)
+
+
+class OwnListener(list):
+    """Stands in for the socket uvicorn's supervisor hands every worker it starts.
+
+    With one shared socket, the worker that wakes first accepts every connection waiting,
+    so a few keep-alive connections opened together (a load generator, a proxy's pool)
+    often all land on one worker while the other idles (docs/service.md, connections
+    across processes). uvicorn starts each worker, and each restarted one, by spawning an
+    interpreter and pickling what it hands it; this object unpickles in the worker as a
+    listener of the worker's own, bound with ``SO_REUSEPORT`` to the same address, and
+    the kernel spreads new connections over the workers by a hash of their addresses.
+    """
+
+    def __init__(self, host: str, port: int, backlog: int) -> None:
+        super().__init__()
+        self.address = (host, port, backlog)
+
+    def __reduce__(self):
+        return bind_reuse_port, self.address
+
+    def __iter__(self):
+        raise RuntimeError("a worker's listener is bound when the worker unpickles it; "
+                           "this worker was started without pickling it")
+
+
+def bind_reuse_port(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """A TCP listener on ``host:port`` that other processes may bind as well
+    (``SO_REUSEPORT``), marked as TCP so that its connections get ``TCP_NODELAY``."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return [sock]
 
 
 def tcp_listener(config) -> socket.socket:
-    """The workers' shared listening socket, marked as TCP so that every accepted connection
-    gets ``TCP_NODELAY``.
+    """The workers' shared listening socket where the kernel cannot spread connections
+    (not Linux), marked as TCP so that every accepted connection gets ``TCP_NODELAY``.
 
     uvicorn's own ``bind_socket`` leaves the socket's protocol at 0, and asyncio sets
     ``TCP_NODELAY`` only on sockets that say ``IPPROTO_TCP``: with several workers every
