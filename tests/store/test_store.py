@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
 from driftrec.store import feedback as feedback_store
@@ -232,6 +232,21 @@ def test_user_snapshot_reads_everything_a_recommendation_needs(store_url):
     assert snap.revision == store.user_revision(key)
     nobody = store.user_snapshot(store.user_key("nobody"), 3)
     assert (nobody.events, nobody.state, nobody.n_events, nobody.revision) == ([], None, 0, None)
+
+
+def test_reads_that_must_agree_see_one_moment(store_url):
+    """A user's snapshot is several statements; a write committed between them must not
+    show in the later ones (PostgreSQL's read committed would show it)."""
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a")], counting)
+    key = store.user_key("u1")
+    count = select(func.count()).select_from(tables.events).where(
+        tables.events.c.user_key == key)
+    with store._snapshot() as conn, conn.begin():
+        before = conn.execute(count).scalar_one()
+        store.add_events([ev("u1", "b", ts=2)], counting)  # another connection commits
+        assert conn.execute(count).scalar_one() == before == 1
+    assert store.user_snapshot(key, 10).n_events == 2
 
 
 def test_every_write_gives_the_user_a_new_revision(store_url):

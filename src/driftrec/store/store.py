@@ -260,11 +260,21 @@ class Store:
         return [StoredEvent(r.item_id, r.event_type, r.value, r.ts, r.text, r.id)
                 for r in reversed(rows)]
 
+    def _snapshot(self) -> Connection:
+        """A connection whose transaction reads one moment of the store, for reads of
+        several statements that must agree: SQLite keeps the snapshot of a transaction's
+        first read; PostgreSQL's default (read committed) takes a new snapshot for every
+        statement, so there the transaction asks for repeatable read."""
+        options: dict[str, Any] = {"snapshot": True}
+        if self.dialect == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        return self.engine.connect().execution_options(**options)
+
     def user_snapshot(self, user_key: str, limit: int) -> UserSnapshot:
         """Recent events, state, event count, seen items and revision of a user, read in
         one transaction so that they agree with each other."""
         e = t.events.c
-        with self.engine.connect().execution_options(snapshot=True) as conn, conn.begin():
+        with self._snapshot() as conn, conn.begin():
             state = conn.execute(select(t.user_state.c.state, t.user_state.c.state_blob,
                                         t.user_state.c.n_events, t.user_state.c.revision)
                                  .where(t.user_state.c.user_key == user_key)).one_or_none()
@@ -373,7 +383,7 @@ class Store:
         """Event counts per item among events stored after row ``last_id``, and the new
         last row id: what keeps a popularity count current without recounting."""
         e = t.events.c
-        with self.engine.connect().execution_options(snapshot=True) as conn, conn.begin():
+        with self._snapshot() as conn, conn.begin():
             top = conn.execute(select(func.max(e.id))).scalar_one_or_none() or 0
             if top <= last_id:
                 return {}, last_id
