@@ -9,6 +9,7 @@ import pickle
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -61,13 +62,14 @@ def test_each_worker_unpickles_a_listener_of_its_own_on_the_same_port():
     port = free_port()
     handed = worker_listeners(config(port))
     assert isinstance(handed, OwnListener)
-    with pytest.raises(RuntimeError, match="unpickles"):
+    with pytest.raises(RuntimeError, match="each worker binds"):
         list(handed)  # the supervisor's copy is no socket: only a worker's is
-    first, second = (pickle.loads(pickle.dumps(handed))[0] for _ in range(2))
+    first, second = (next(iter(pickle.loads(pickle.dumps(handed)))) for _ in range(2))
     try:
         assert first.getsockname()[1] == second.getsockname()[1] == port
         assert first.fileno() != second.fileno()
         assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        second.close()  # else the kernel may hand the probe's connection to it
         assert accepted_nodelay(first) != 0
     finally:
         first.close()
@@ -83,21 +85,27 @@ def test_a_port_another_program_holds_fails_before_any_worker_starts():
             worker_listeners(config(taken.getsockname()[1]))
 
 
+def holding(server: ServeProcess, status: str) -> set[int]:
+    """The server's processes with a socket in ``status`` on its port."""
+    return {pid for pid in server.pids()[1:]
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+            if c.status == status and c.laddr.port == server.port}
+
+
 @linux_only
 def test_keep_alive_connections_reach_both_server_processes():
     """16 connections opened together: with one shared socket the first process to wake
     often took nearly all; with a socket each, both get some (all on one: odds 2 in 65,536)."""
     with tempfile.TemporaryDirectory() as tmp, ServeProcess(
             f"sqlite:///{tmp}/db.sqlite", None, Path(tmp) / "serve.log", workers=2) as server:
+        deadline = time.monotonic() + 60  # ready means one worker answers: wait for both
+        while len(holding(server, psutil.CONN_LISTEN)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         clients = [httpx.Client(base_url=server.url) for _ in range(16)]
         try:
             for client in clients:
                 assert client.get("/health/live").status_code == 200
-            holding = {
-                pid for pid in server.pids()[1:]
-                for c in psutil.Process(pid).net_connections(kind="tcp")
-                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port}
-            assert len(holding) == 2
+            assert len(holding(server, psutil.CONN_ESTABLISHED)) == 2
         finally:
             for client in clients:
                 client.close()

@@ -137,21 +137,28 @@ class OwnListener(list):
     so a few keep-alive connections opened together (a load generator, a proxy's pool)
     often all land on one worker while the other idles (docs/service.md, connections
     across processes). uvicorn starts each worker, and each restarted one, by spawning an
-    interpreter and pickling what it hands it; this object unpickles in the worker as a
-    listener of the worker's own, bound with ``SO_REUSEPORT`` to the same address, and
-    the kernel spreads new connections over the workers by a hash of their addresses.
+    interpreter and pickling what it hands it. In the worker this list becomes a listener
+    of the worker's own, bound with ``SO_REUSEPORT`` to the same address when the server
+    first asks for it, after the app has started: a worker takes connections only once it
+    can answer them, and the kernel spreads new connections over the workers listening by
+    a hash of their addresses.
     """
 
     def __init__(self, host: str, port: int, backlog: int) -> None:
         super().__init__()
         self.address = (host, port, backlog)
+        self.in_worker = False
 
     def __reduce__(self):
-        return bind_reuse_port, self.address
+        return OwnListener, self.address, {"address": self.address, "in_worker": True}
 
     def __iter__(self):
-        raise RuntimeError("a worker's listener is bound when the worker unpickles it; "
-                           "this worker was started without pickling it")
+        if not self.in_worker:
+            raise RuntimeError("each worker binds its own listener after unpickling this; "
+                               "this one was not handed to a worker by pickling")
+        if not len(self):
+            self.extend(bind_reuse_port(*self.address))
+        return super().__iter__()
 
 
 def bind_reuse_port(host: str, port: int, backlog: int) -> list[socket.socket]:
