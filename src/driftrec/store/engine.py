@@ -4,7 +4,8 @@ SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction su
 crash of the process or the machine, and readers never block the single writer. Write
 transactions start with ``BEGIN IMMEDIATE`` (pass ``execution_options(write=True)``) so two
 writers queue on the busy timeout instead of failing half-way with "database is locked";
-reads of several statements that must agree pass ``execution_options(snapshot=True)``.
+reads of several statements that must agree pass ``execution_options(snapshot=True)``
+(``Store._snapshot``, which on PostgreSQL also asks for repeatable read).
 """
 
 from __future__ import annotations
