@@ -85,6 +85,18 @@ def test_a_port_another_program_holds_fails_before_any_worker_starts():
             worker_listeners(config(taken.getsockname()[1]))
 
 
+@linux_only
+def test_a_second_server_on_the_same_port_fails_instead_of_sharing_it():
+    """Another ``driftrec serve`` listens with SO_REUSEPORT too: binding would succeed."""
+    port = free_port()
+    first = next(iter(pickle.loads(pickle.dumps(worker_listeners(config(port))))))
+    try:
+        with pytest.raises(OSError, match="in use"):
+            worker_listeners(config(port))
+    finally:
+        first.close()
+
+
 def holding(server: ServeProcess, status: str) -> set[int]:
     """The server's processes with a socket in ``status`` on its port."""
     return {pid for pid in server.pids()[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
@@ -126,8 +127,19 @@ def worker_listeners(config) -> list[socket.socket]:
         return [tcp_listener(config)]  # other kernels do not spread connections by hash
     if not config.port:
         raise typer.BadParameter("several workers need a fixed --port", param_hint="--port")
-    bind_reuse_port(config.host, config.port, config.backlog)[0].close()  # free? fail here
+    _check_free(config.host, config.port)
     return OwnListener(config.host, config.port, config.backlog)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail before any worker starts if something listens on ``host:port``. Binding alone
+    would not tell: another server of the same user that listens with ``SO_REUSEPORT``
+    (a second ``driftrec serve``) would silently share the port and its connections."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(address) == 0:
+            raise OSError(errno.EADDRINUSE, f"{host}:{port} is in use by another server")
+    bind_reuse_port(host, port, 1)[0].close()  # and bindable: no other kind of listener
 
 
 class OwnListener(list):
