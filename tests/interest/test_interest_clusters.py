@@ -96,3 +96,23 @@ def test_warm_compiles_before_the_first_request() -> None:
 
     clusters.warm()
     assert kmeans.best_labels.signatures  # compiled (or loaded from numba's cache)
+
+
+def test_the_kernel_compiles_uncached_where_numba_can_write_no_cache(monkeypatch):
+    """A read-only install run without a writable home: numba refuses ``cache=True`` at
+    decoration; the function is compiled without a cache instead of failing the import."""
+    from driftrec.interest import kmeans
+
+    asked: list[bool] = []
+
+    def njit(fn=None, *, cache: bool = False):
+        """numba's njit as used there: ``njit(cache=True)(fn)`` or ``njit(fn)``."""
+        asked.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file")
+        return fn if fn is not None else (lambda f: f)
+
+    monkeypatch.setattr(kmeans, "njit", njit)
+    monkeypatch.setattr(kmeans, "_UNCACHED", [])
+    assert kmeans.compiled(lambda: 7)() == 7
+    assert asked == [True, False] and kmeans._UNCACHED == ["<lambda>"]

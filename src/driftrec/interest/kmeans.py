@@ -16,8 +16,34 @@ whose silhouette (on cosine distance) is best and above ``min_silhouette``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
+
+log = logging.getLogger(__name__)
+
+
+def compiled(fn: Callable) -> Callable:
+    """numba's ``njit``, caching the machine code where numba can write it (beside this
+    file, or its user-wide cache; ``NUMBA_CACHE_DIR`` chooses another place). Where it can
+    write nowhere (a read-only install run by a user without a writable home, as in the
+    container image), numba refuses to cache at all: the function is then compiled anew
+    in each process instead of failing the import."""
+    try:
+        return njit(cache=True)(fn)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        if not _UNCACHED:
+            log.info("numba cannot cache the k-means here (%s); each process compiles it "
+                     "(seconds at start-up); set NUMBA_CACHE_DIR to a writable folder", exc)
+        _UNCACHED.append(fn.__name__)
+        return njit(fn)
+
+
+#: The kernel's functions that numba could not cache (see :func:`compiled`).
+_UNCACHED: list[str] = []
+
 
 #: What counts as zero: k-means++ stops adding centres below it (every point is a centre
 #: already), a cluster's squared norm is floored at it, and a run must beat the best
@@ -25,7 +51,7 @@ from numba import njit
 _TINY = 1e-12
 
 
-@njit(cache=True)
+@compiled
 def _draw(p: np.ndarray, u: float) -> int:
     """The index that the uniform draw ``u`` picks from weights ``p`` (inverse CDF)."""
     cdf = np.cumsum(p / p.sum())
@@ -33,7 +59,7 @@ def _draw(p: np.ndarray, u: float) -> int:
     return np.searchsorted(cdf, u, side="right")
 
 
-@njit(cache=True)
+@compiled
 def _seed_centres(g: np.ndarray, w: np.ndarray, k: int, draws: np.ndarray) -> np.ndarray:
     """k-means++ centres (row indices) from one run's uniform draws; -1 past the last
     centre when every point already is one."""
@@ -53,7 +79,7 @@ def _seed_centres(g: np.ndarray, w: np.ndarray, k: int, draws: np.ndarray) -> np
     return centres
 
 
-@njit(cache=True)
+@compiled
 def _cluster_sums(g: np.ndarray, w: np.ndarray, labels: np.ndarray, width: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each point's dot with each cluster's weighted sum, each cluster's squared norm and
@@ -72,7 +98,7 @@ def _cluster_sums(g: np.ndarray, w: np.ndarray, labels: np.ndarray, width: int
     return dots, sq, mass
 
 
-@njit(cache=True)
+@compiled
 def _lloyd(g: np.ndarray, w: np.ndarray, centres: np.ndarray, iters: int
            ) -> tuple[np.ndarray, float]:
     """Labels (renumbered 0..k'-1 in label order) and objective of one run."""
@@ -114,7 +140,7 @@ def _lloyd(g: np.ndarray, w: np.ndarray, centres: np.ndarray, iters: int
     return labels, objective
 
 
-@njit(cache=True)
+@compiled
 def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette from the cosine distances ``d`` (-1 for a single cluster)."""
     n = len(d)
@@ -142,7 +168,7 @@ def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
     return total / n
 
 
-@njit(cache=True)
+@compiled
 def best_labels(g: np.ndarray, w: np.ndarray, draws: np.ndarray, ks: np.ndarray,
                 iters: int, min_silhouette: float) -> tuple[np.ndarray, float]:
     """Labels and silhouette of the best k of ``ks`` (empty labels when no k clears
