@@ -162,7 +162,7 @@ class OwnListener(list):
         self.in_worker = False
 
     def __reduce__(self):
-        return OwnListener, self.address, {"address": self.address, "in_worker": True}
+        return OwnListener, self.address, {"in_worker": True}
 
     def __iter__(self):
         if not self.in_worker:
