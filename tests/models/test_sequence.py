@@ -88,6 +88,18 @@ def test_no_position_sees_the_future(fitted_text_model):
     assert not torch.allclose(ha[0, -1], hb[0, -1])
 
 
+def test_scoring_computes_the_last_position_alone_with_the_same_result(fitted_text_model):
+    """Scoring needs only the state after the most recent item; the last block computes
+    that position alone and must agree with the full forward's last row."""
+    net = fitted_text_model.net.eval()
+    seqs = right_align([np.array([3, 4, 5, 6, 7, 8]), np.array([9, 2])], 12)
+    with torch.no_grad():
+        full = net.encode(seqs)[:, -1]
+        last = net.encode(seqs, last_only=True)
+    assert last.shape == full.shape
+    torch.testing.assert_close(last, full, rtol=1e-5, atol=1e-5)
+
+
 def test_padding_does_not_change_scores(fitted_text_model):
     short = [2, 3, 4]
     alone = fitted_text_model.score(Histories.from_item_lists([short]))

@@ -129,10 +129,14 @@ class Block(nn.Module):
         )
         self.drop = Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor, last_only: bool = False) -> Tensor:
+        """``last_only``: attend from the last position only and return ``(B, 1, hidden)``;
+        every position is still a key, so that row equals the full forward's last row."""
         b, length, h = x.shape
         qkv = self.qkv(self.ln1(x)).view(b, length, 3, self.n_heads, h // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        if last_only:
+            q, mask, x, length = q[:, :, -1:], mask[:, :, -1:], x[:, -1:], 1
         # No dropout on the attention weights: on CPU its (B, L, L) masks cost more than
         # they help; hidden-state dropout regularises enough.
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -182,8 +186,13 @@ class SequenceNet(nn.Module):
             id_dropout=cfg.id_dropout, similarity=cfg.similarity, temperature=cfg.temperature,
         )
 
-    def encode(self, seqs: Tensor, table: Tensor | None = None) -> Tensor:
-        """Hidden states ``(B, L, hidden)`` of right-aligned sequences (0 = padding)."""
+    def encode(self, seqs: Tensor, table: Tensor | None = None, *,
+               last_only: bool = False) -> Tensor:
+        """Hidden states ``(B, L, hidden)`` of right-aligned sequences (0 = padding).
+
+        ``last_only``: the state after each sequence's most recent item, ``(B, hidden)``,
+        which is all scoring needs; the last block then computes that position alone.
+        """
         if table is None:
             table = self.items()
         length = seqs.shape[1]
@@ -194,9 +203,9 @@ class SequenceNet(nn.Module):
         x = table[seqs] * self.scale + self.pos(rev)[None]
         x = self.drop(x) * valid[..., None]
         mask = attention_mask(valid)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only=last_only and i == len(self.blocks) - 1)
+        return self.ln(x[:, -1]) if last_only else self.ln(x)
 
     def logit_factors(self, hidden: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
         """``(queries, keys)`` whose products are the logits: plain for ``dot``; unit
@@ -210,7 +219,7 @@ class SequenceNet(nn.Module):
         """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
         table = self.serving_table()
         if not self._serving():
-            last = self.encode(seqs, table)[:, -1]
+            last = self.encode(seqs, table, last_only=True)
         else:
             if seqs.shape[1] > self.max_len:
                 raise ValueError(f"sequence length {seqs.shape[1]} exceeds max_len "
@@ -286,7 +295,7 @@ class _LastHidden(nn.Module):
         self.net = net
 
     def forward(self, seqs: Tensor, table: Tensor) -> Tensor:
-        return self.net.encode(seqs, table)[:, -1]
+        return self.net.encode(seqs, table, last_only=True)
 
 
 class SequenceEnsemble(nn.Module):
