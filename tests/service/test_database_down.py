@@ -21,6 +21,7 @@ from service_helpers import ADMIN_KEY, make_settings_for
 from sqlalchemy.engine import make_url
 
 from driftrec.service import create_app
+from driftrec.store import engine as store_engine
 from driftrec.store.engine import PG_CONNECT_TIMEOUT_S
 
 
@@ -160,3 +161,26 @@ def test_a_database_that_stops_answering_is_503_within_the_connect_timeout(servi
     assert time.monotonic() - started < PG_CONNECT_TIMEOUT_S + 5
     relay.restore()
     assert client.get("/health/ready").status_code == 200
+
+
+def test_a_restart_while_connections_idle_in_the_pool_fails_no_request(relay, model_dir,
+                                                                        monkeypatch):
+    """Pooled connections that died while idle are found by the ping on their next
+    checkout and replaced: the first requests after the restart succeed."""
+    monkeypatch.setattr(store_engine, "PG_PING_AFTER_IDLE_S", 0.2)
+    relay_, url = relay
+    app = create_app(make_settings_for(url, model_dir))
+    with TestClient(app, headers={"X-API-Key": ADMIN_KEY},
+                    raise_server_exceptions=False) as client:
+        assert client.post("/v1/events", json=EVENT).status_code == 200
+        assert client.get("/v1/users/u1/recommendations").status_code == 200
+        core = client.app.state.core
+        core.segments.join()  # background work done: the next request is the first user
+        core.writer.flush()   # of the pooled connections
+        relay_.cut()  # every pooled connection is closed by the "server"
+        time.sleep(0.3)  # the relay's listener lets go of the port; the pool idles
+        relay_.restore()
+        assert client.get("/v1/users/u1/recommendations").status_code == 200
+        second = {"events": [{"user_id": "u1", "item_id": "space-1", "event_id": "e2"}]}
+        assert client.post("/v1/events", json=second).json() == {"accepted": 1,
+                                                                 "duplicates": 0}

@@ -6,6 +6,11 @@ transactions start with ``BEGIN IMMEDIATE`` (pass ``execution_options(write=True
 writers queue on the busy timeout instead of failing half-way with "database is locked";
 reads of several statements that must agree pass ``execution_options(snapshot=True)``
 (``Store._snapshot``, which on PostgreSQL also asks for repeatable read).
+
+A pooled PostgreSQL connection is checked with a ping when it comes out of the pool after
+``PG_PING_AFTER_IDLE_S`` idle (:func:`ping_after_idle`), not on every checkout: under load
+the pool hands back connections used milliseconds ago, and a ping is one more round trip
+per request.
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ import time
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
+#: A pooled PostgreSQL connection idle this long is pinged before it is used again.
+PG_PING_AFTER_IDLE_S = 1.0
+#: Key in a pooled connection's ``info`` (cleared when it reconnects): when it was returned.
+_RETURNED_AT = "driftrec_returned_at"
 
 
 def json_dumps(value: object) -> str:
@@ -54,12 +63,41 @@ def make_engine(url: str) -> Engine:
         # (the service then answers 503) instead of the system's TCP timeout, minutes.
         connect_args = ({} if "connect_timeout" in parsed.query
                         else {"connect_timeout": PG_CONNECT_TIMEOUT_S})
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                             connect_args=connect_args, **JSON_OPTIONS)
+        engine = create_engine(parsed, pool_size=10, max_overflow=10,
+                               connect_args=connect_args, **JSON_OPTIONS)
+        ping_after_idle(engine, PG_PING_AFTER_IDLE_S)
+        return engine
     raise StoreConfigError(
         f"DATABASE_URL backend {backend!r} is not supported; use sqlite:///path.db or "
         f"postgresql+psycopg://user@host:5432/db"
     )
+
+
+def ping_after_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection on checkout once it has been idle ``idle_s`` or longer.
+
+    A connection that fails the ping is replaced, and every connection pooled before it
+    is replaced on its next checkout (the database restarted), so a request after a
+    restart gets a working connection. Connections back in use within ``idle_s`` are not
+    pinged: a restart in that window fails one request with 503 and ``Retry-After`` (the
+    disconnect then renews the pool), the price of one round trip fewer per request.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record) -> None:
+        if dbapi_connection is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is None or time.monotonic() - returned < idle_s:
+            return  # new, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.InvalidatePoolError(f"ping after {idle_s} s idle failed: {error}") \
+                from error
 
 
 def _set_wal(cur) -> None:
