@@ -40,6 +40,7 @@ class TransferIndex:
         self.k0 = float(k0)
         self.centroids = None if centroids is None else l2_normalise(centroids)
         self._active = np.abs(self.user_vectors).sum(1) > 0
+        self._inactive = np.flatnonzero(~self._active)
 
     @property
     def user_vectors(self) -> np.ndarray:
@@ -55,16 +56,19 @@ class TransferIndex:
         """
         q = l2_normalise(queries)
         sims = q @ self._by_dim
-        sims[:, ~self._active] = -np.inf
+        sims[:, self._inactive] = -np.inf
         if exclude is not None:
             ex = np.asarray(exclude)
             r = np.flatnonzero((ex >= 0) & (ex < sims.shape[1]))
             sims[r, ex[r]] = -np.inf
         k = min(n_neighbours or self.n_neighbours, sims.shape[1])
-        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(sims, idx, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+        # torch's top-k selects and sorts in one pass, several times faster than NumPy's
+        # partition and sort for one query (it runs on every request after an event);
+        # imported here so that light uses of the package (a popularity model) load no torch
+        import torch
+
+        top, idx = torch.topk(torch.from_numpy(sims), k, dim=1)
+        return idx.numpy(), top.numpy()
 
     def _weights(self, sims: np.ndarray) -> np.ndarray:
         w = np.where(np.isfinite(sims), np.clip(sims, 0.0, None), 0.0)
