@@ -221,24 +221,46 @@ class Store:
                     ev.item_id, ev.event_type, _float(ev.value), int(ev.timestamp), ev.text,
                     int(new_id)))
             counts.append((n_new, n_dup))
-        # users in key order: two transactions naming the same users lock them alike
-        for key in sorted(accepted):
-            new_events = accepted[key]
-            old = conn.execute(self._stmt.lock_state, {"b_key": key}).one_or_none()
-            if old is None:  # a new user: create the row (or wait for who just did), lock it
-                conn.execute(self._stmt.ensure_state, {
-                    "user_key": key, "state": {}, "n_events": 0, "updated_at": now,
-                    "revision": ""})
-                old = conn.execute(self._stmt.lock_state, {"b_key": key}).one()
-            state = stored_state(old)
-            if update_state is not None:
-                state = update_state(key, state, new_events)
-            revision, n_events = new_revision(), int(old.n_events) + len(new_events)
-            conn.execute(self._stmt.write_state, {
-                "b_key": key, **state_columns(state, "b_"), "b_n": n_events, "b_now": now,
-                "b_revision": revision})
-            written[key] = UserWrite(old.revision or None, revision, n_events, new_events)
+        if accepted:
+            self._write_states(conn, accepted, update_state, written, now)
         return counts
+
+    def _write_states(self, conn: Connection, accepted: dict[str, list[StoredEvent]],
+                      update_state: StateUpdater | None, written: dict[str, UserWrite],
+                      now: int) -> None:
+        """Update the states of the users with new events: every row read and locked by
+        one statement (in key order, so two transactions naming the same users lock them
+        alike), every row written by one batch of updates; on PostgreSQL each statement is
+        a round trip, and a group commit names several users."""
+        keys = sorted(accepted)
+        old = self._lock_states(conn, keys)
+        new_users = [k for k in keys if k not in old]
+        if new_users:  # create their rows (or wait for whoever just did), then lock them
+            conn.execute(self._stmt.ensure_state, [
+                {"user_key": k, "state": {}, "n_events": 0, "updated_at": now,
+                 "revision": ""} for k in new_users])
+            old.update(self._lock_states(conn, new_users))
+        rows = []
+        for key in keys:
+            state = stored_state(old[key])
+            if update_state is not None:
+                state = update_state(key, state, accepted[key])
+            revision = new_revision()
+            n_events = int(old[key].n_events) + len(accepted[key])
+            rows.append({"b_key": key, **state_columns(state, "b_"), "b_n": n_events,
+                         "b_now": now, "b_revision": revision})
+            written[key] = UserWrite(old[key].revision or None, revision, n_events,
+                                     accepted[key])
+        conn.execute(self._stmt.write_state, rows)
+
+    def _lock_states(self, conn: Connection, keys: list[str], chunk: int = 500
+                     ) -> dict[str, Any]:
+        """The ``user_state`` rows of ``keys`` (sorted), locked in key order."""
+        rows: dict[str, Any] = {}
+        for i in range(0, len(keys), chunk):
+            rows.update((r.user_key, r) for r in conn.execute(
+                self._stmt.lock_states, {"b_keys": keys[i:i + chunk]}))
+        return rows
 
     def _legacy_duplicate(self, conn: Connection, user_key: str, event_id: str) -> bool:
         """A retry of an event stored under schema version 1's unscoped key."""
@@ -687,10 +709,10 @@ class _Statements:
             t.events.c.event_key == bindparam("b_key"))
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
-        self.lock_state = (select(t.user_state.c.state, t.user_state.c.state_blob,
-                                  t.user_state.c.n_events, t.user_state.c.revision)
-                           .where(t.user_state.c.user_key == bindparam("b_key"))
-                           .with_for_update())
+        s = t.user_state.c
+        self.lock_states = (select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
+                            .where(s.user_key.in_(bindparam("b_keys", expanding=True)))
+                            .order_by(s.user_key).with_for_update())
         self.write_state = (update(t.user_state)
                             .where(t.user_state.c.user_key == bindparam("b_key"))
                             .values(state=bindparam("b_state", type_=t.user_state.c.state.type),
