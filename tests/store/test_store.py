@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import event, func, inspect, select
 
 from driftrec.store import EventIdConflict, ItemRecord, NewEvent, Store, tables
 from driftrec.store import feedback as feedback_store
@@ -95,6 +95,31 @@ def test_group_commit_keeps_other_groups_when_one_reuses_an_id(store_url):
     assert outcomes[2] == (1, 1)
     assert store.count_events() == 3
     assert store.seen_items(store.user_key("u1")) == {"a"}
+
+
+def test_a_commit_of_events_that_all_carry_ids_inserts_them_together(store_url):
+    """Events that all carry an ``event_id`` are inserted by one statement a commit: each
+    is still stored once and in the order given, and a reused id is still a conflict."""
+    store = Store(store_url, "secret")
+    store.add_events([ev("u1", "a", event_id="e1")], counting)
+    inserts = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *_: inserts.append(statement)
+                 if statement.startswith("INSERT INTO events") else None)
+    outcomes = store.add_event_groups(
+        [[ev("u2", "p", ts=7, event_id="1"), ev("u2", "q", ts=7, event_id="2")],
+         # retries: of a stored event, and of one earlier in this commit
+         [ev("u1", "a", event_id="e1"), ev("u2", "p", ts=7, event_id="1")],
+         # an id this commit stored already, for another event
+         [ev("u2", "other", ts=7, event_id="2")],
+         [ev("u2", "r", ts=7, event_id="3")]], counting)
+    assert outcomes[0] == (2, 0) and outcomes[1] == (0, 2) and outcomes[3] == (1, 0)
+    assert isinstance(outcomes[2], EventIdConflict) and outcomes[2].index == 0
+    assert len(inserts) == 2  # the first attempt and its redo without the conflict
+    key = store.user_key("u2")
+    assert [e.item_id for e in store.user_events(key)] == ["p", "q", "r"]
+    assert store.get_state(key) == ({"n": 3, "items": ["p", "q", "r"]}, 3)
+    assert store.count_events() == 4
 
 
 def test_keys_written_by_schema_version_1_still_catch_retries(tmp_path):

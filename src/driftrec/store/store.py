@@ -191,39 +191,57 @@ class Store:
                     update_state: StateUpdater | None, written: dict[str, UserWrite]
                     ) -> list[tuple[int, int]]:
         now = int(time.time())
-        accepted: dict[str, list[StoredEvent]] = {}
-        counts: list[tuple[int, int]] = []
+        counts = [[0, 0] for _ in groups]  # accepted, duplicates
+        rows: list[dict[str, Any]] = []
+        origin: list[tuple[int, int, NewEvent]] = []  # (group, index in it, event) per row
         for g, events in enumerate(groups):
-            n_new = n_dup = 0
             for index, ev in enumerate(events):
                 key = self.ids.user_key(ev.user_id)
                 event_key = self.ids.event_key(key, ev.event_id) if ev.event_id else None
-                fingerprint = ev.fingerprint() if ev.event_id else None
                 if event_key is not None and self._legacy_duplicate(conn, key, ev.event_id):
-                    n_dup += 1
+                    counts[g][1] += 1
                     continue
-                row = {
-                    "event_key": event_key, "fingerprint": fingerprint,
+                rows.append({
+                    "event_key": event_key,
+                    "fingerprint": ev.fingerprint() if ev.event_id else None,
                     "user_key": key, "item_id": ev.item_id, "event_type": ev.event_type,
                     "value": _float(ev.value), "ts": int(ev.timestamp), "text": ev.text,
                     "received_at": now, "recommendation_id": ev.recommendation_id,
-                }
-                new_id = conn.execute(self._stmt.insert_event, row).scalar_one_or_none()
-                if new_id is None:
-                    stored = conn.execute(self._stmt.event_fingerprint,
-                                          {"b_key": event_key}).scalar_one()
-                    if stored is not None and stored != fingerprint:
-                        raise _GroupConflict(g, EventIdConflict(index, str(ev.event_id)))
-                    n_dup += 1
-                    continue
-                n_new += 1
-                accepted.setdefault(key, []).append(StoredEvent(
-                    ev.item_id, ev.event_type, _float(ev.value), int(ev.timestamp), ev.text,
-                    int(new_id)))
-            counts.append((n_new, n_dup))
+                })
+                origin.append((g, index, ev))
+        new_ids = self._insert_events(conn, rows)
+        stored = _fingerprints(conn, [r["event_key"] for r, new_id
+                                      in zip(rows, new_ids, strict=True) if new_id is None])
+        accepted: dict[str, list[StoredEvent]] = {}
+        for row, new_id, (g, index, ev) in zip(rows, new_ids, origin, strict=True):
+            if new_id is None:  # the event_key is stored: a retry, or a reused event_id
+                fingerprint = stored[row["event_key"]]
+                if fingerprint is not None and fingerprint != row["fingerprint"]:
+                    raise _GroupConflict(g, EventIdConflict(index, str(ev.event_id)))
+                counts[g][1] += 1
+                continue
+            counts[g][0] += 1
+            accepted.setdefault(row["user_key"], []).append(StoredEvent(
+                ev.item_id, ev.event_type, row["value"], row["ts"], ev.text, new_id))
         if accepted:
             self._write_states(conn, accepted, update_state, written, now)
-        return counts
+        return [(n_new, n_dup) for n_new, n_dup in counts]
+
+    def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]
+                       ) -> list[int | None]:
+        """Insert event rows in their order; each row's new id, or None where its
+        ``event_key`` is already stored (or came earlier in ``rows``).
+
+        Rows that all carry an ``event_key`` go in one statement (its returned rows are
+        matched to them by key); otherwise one statement a row, since nothing else would
+        match a returned id to its event. On PostgreSQL each statement is a round trip.
+        """
+        if len(rows) > 1 and all(r["event_key"] is not None for r in rows):
+            ids = dict(conn.execute(self._stmt.insert_keyed_events, rows).all())
+            # a key given twice is stored once, for its first row
+            return [ids.pop(r["event_key"], None) for r in rows]
+        return [conn.execute(self._stmt.insert_event, r).scalar_one_or_none() for r in rows]
+
 
     def _write_states(self, conn: Connection, accepted: dict[str, list[StoredEvent]],
                       update_state: StateUpdater | None, written: dict[str, UserWrite],
@@ -534,14 +552,8 @@ class Store:
     def stored_fingerprints(self, event_keys: Sequence[str],
                             chunk: int = 500) -> dict[str, str | None]:
         """``event_key -> fingerprint`` of the given keys that are stored already."""
-        found: dict[str, str | None] = {}
-        e = t.events.c
         with self.engine.connect() as conn:
-            for start in range(0, len(event_keys), chunk):
-                part = list(event_keys[start:start + chunk])
-                found.update((r.event_key, r.fingerprint) for r in conn.execute(
-                    select(e.event_key, e.fingerprint).where(e.event_key.in_(part))))
-        return found
+            return _fingerprints(conn, event_keys, chunk)
 
     def import_events(self, users: Iterable[tuple[str, Sequence[NewEvent]]],
                       update_state: StateUpdater | None = None, *,
@@ -705,8 +717,9 @@ class _Statements:
     def __init__(self, insert) -> None:
         self.insert_event = (insert(t.events).on_conflict_do_nothing(index_elements=["event_key"])
                              .returning(t.events.c.id))
-        self.event_fingerprint = select(t.events.c.fingerprint).where(
-            t.events.c.event_key == bindparam("b_key"))
+        self.insert_keyed_events = (
+            insert(t.events).on_conflict_do_nothing(index_elements=["event_key"])
+            .returning(t.events.c.event_key, t.events.c.id))
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
         s = t.user_state.c
@@ -744,6 +757,19 @@ class UserSnapshot:
     n_events: int
     seen: set[str]
     revision: str | None
+
+
+def _fingerprints(conn: Connection, event_keys: Sequence[str], chunk: int = 500
+                  ) -> dict[str, str | None]:
+    """``event_key -> fingerprint`` of the given keys that are stored, ``chunk`` keys a
+    statement."""
+    found: dict[str, str | None] = {}
+    e = t.events.c
+    for start in range(0, len(event_keys), chunk):
+        part = list(event_keys[start:start + chunk])
+        found.update((r.event_key, r.fingerprint) for r in conn.execute(
+            select(e.event_key, e.fingerprint).where(e.event_key.in_(part))))
+    return found
 
 
 def stored_state(row) -> dict[str, Any] | None:
