@@ -269,11 +269,16 @@ class Store:
                          "b_now": now, "b_revision": revision})
             written[key] = UserWrite(old[key].revision or None, revision, n_events,
                                      accepted[key])
-        conn.execute(self._stmt.write_state, rows)
+        # one row as one statement: the batch form costs one alone a little more
+        conn.execute(self._stmt.write_state, rows[0] if len(rows) == 1 else rows)
 
     def _lock_states(self, conn: Connection, keys: list[str], chunk: int = 500
                      ) -> dict[str, Any]:
-        """The ``user_state`` rows of ``keys`` (sorted), locked in key order."""
+        """The ``user_state`` rows of ``keys`` (sorted), locked in key order (one key: a
+        statement without the list, which is rendered anew for every call)."""
+        if len(keys) == 1:
+            return {r.user_key: r
+                    for r in conn.execute(self._stmt.lock_state, {"b_key": keys[0]})}
         rows: dict[str, Any] = {}
         for i in range(0, len(keys), chunk):
             rows.update((r.user_key, r) for r in conn.execute(
@@ -723,6 +728,8 @@ class _Statements:
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
         s = t.user_state.c
+        self.lock_state = (select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
+                           .where(s.user_key == bindparam("b_key")).with_for_update())
         self.lock_states = (select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
                             .where(s.user_key.in_(bindparam("b_keys", expanding=True)))
                             .order_by(s.user_key).with_for_update())
