@@ -45,14 +45,20 @@ EXAMPLES = int(os.environ.get("DRIFTREC_FUZZ_EXAMPLES", "15"))
 # event's ISO-8601 timestamp must be a date from 1970 to 9999, a model_dir must hold a
 # trained model, an item's free-form attributes may nest at most 16 levels and hold
 # 64-bit integers, and no string may carry NUL or lone surrogates; those may answer 422
-# (naming the field, as every 4xx does here).
+# (naming the field, as every 4xx does here). A schema-violating request may also be
+# refused as too large (413) before its body is read: too many items in a batch, say.
 CONFIG = {
     "auth": {"openapi": {"APIKeyHeader": {"api_key": ADMIN_KEY}}},
     "operations": [{
         "include-name": ["POST /v1/events", "POST /v1/admin/reload", "POST /v1/items",
                          "PUT /v1/items/{item_id}"],
-        "checks": {"positive_data_acceptance": {
-            "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}},
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]},
+            "negative_data_rejection": {
+                "expected-statuses": ["400", "401", "403", "404", "405", "406", "409", "413",
+                                      "415", "422", "428", "429"]},
+        },
     }],
 }
 NAMES_THE_FIELD = {400, 409, 413, 422}
