@@ -242,22 +242,29 @@ class Store:
             return [ids.pop(r["event_key"], None) for r in rows]
         return [conn.execute(self._stmt.insert_event, r).scalar_one_or_none() for r in rows]
 
-
     def _write_states(self, conn: Connection, accepted: dict[str, list[StoredEvent]],
                       update_state: StateUpdater | None, written: dict[str, UserWrite],
                       now: int) -> None:
-        """Update the states of the users with new events: every row read and locked by
-        one statement (in key order, so two transactions naming the same users lock them
-        alike), every row written by one batch of updates; on PostgreSQL each statement is
-        a round trip, and a group commit names several users."""
+        """Update the states of the users with new events: the rows locked and read by
+        one statement, written by one batch of updates (on PostgreSQL each statement is a
+        round trip, and a group commit names several users).
+
+        Locks are taken in key order, every row before any lock when there are several
+        (as the bulk import does), so that two transactions naming the same users wait
+        for each other in one order and never deadlock: one user's row is made only if
+        it is missing, several users' rows are made to exist first.
+        """
         keys = sorted(accepted)
-        old = self._lock_states(conn, keys)
-        new_users = [k for k in keys if k not in old]
-        if new_users:  # create their rows (or wait for whoever just did), then lock them
-            conn.execute(self._stmt.ensure_state, [
-                {"user_key": k, "state": {}, "n_events": 0, "updated_at": now,
-                 "revision": ""} for k in new_users])
-            old.update(self._lock_states(conn, new_users))
+        new_rows = [{"user_key": k, "state": {}, "n_events": 0, "updated_at": now,
+                     "revision": ""} for k in keys]
+        if len(keys) > 1:
+            conn.execute(self._stmt.ensure_state, new_rows)
+            old = self._lock_states(conn, keys)
+        else:
+            old = self._lock_states(conn, keys)
+            if not old:  # a new user: create the row (or wait for whoever just did)
+                conn.execute(self._stmt.ensure_state, new_rows[0])
+                old = self._lock_states(conn, keys)
         rows = []
         for key in keys:
             state = stored_state(old[key])
