@@ -245,14 +245,14 @@ class Store:
     def _write_states(self, conn: Connection, accepted: dict[str, list[StoredEvent]],
                       update_state: StateUpdater | None, written: dict[str, UserWrite],
                       now: int) -> None:
-        """Update the states of the users with new events: the rows locked and read by
-        one statement, written by one batch of updates (on PostgreSQL each statement is a
-        round trip, and a group commit names several users).
+        """Update the states of the users with new events, each row locked while it is
+        read and written, locks taken in key order so that two transactions naming the
+        same users wait for each other in one order and never deadlock.
 
-        Locks are taken in key order, every row before any lock when there are several
-        (as the bulk import does), so that two transactions naming the same users wait
-        for each other in one order and never deadlock: one user's row is made only if
-        it is missing, several users' rows are made to exist first.
+        Several users (a group commit): every row made to exist first (as the bulk import
+        does), then all locked and read by one statement and written by one batch, since
+        on PostgreSQL each statement is a round trip. One user: the single-row statements
+        (a list parameter is rendered anew on every call), the row made only if missing.
         """
         keys = sorted(accepted)
         new_rows = [{"user_key": k, "state": {}, "n_events": 0, "updated_at": now,
@@ -261,10 +261,11 @@ class Store:
             conn.execute(self._stmt.ensure_state, new_rows)
             old = self._lock_states(conn, keys)
         else:
-            old = self._lock_states(conn, keys)
-            if not old:  # a new user: create the row (or wait for whoever just did)
+            row = conn.execute(self._stmt.lock_state, {"b_key": keys[0]}).one_or_none()
+            if row is None:  # a new user: create the row (or wait for whoever just did)
                 conn.execute(self._stmt.ensure_state, new_rows[0])
-                old = self._lock_states(conn, keys)
+                row = conn.execute(self._stmt.lock_state, {"b_key": keys[0]}).one()
+            old = {keys[0]: row}
         rows = []
         for key in keys:
             state = stored_state(old[key])
@@ -276,16 +277,11 @@ class Store:
                          "b_now": now, "b_revision": revision})
             written[key] = UserWrite(old[key].revision or None, revision, n_events,
                                      accepted[key])
-        # one row as one statement: the batch form costs one alone a little more
-        conn.execute(self._stmt.write_state, rows[0] if len(rows) == 1 else rows)
+        conn.execute(self._stmt.write_state, rows if len(rows) > 1 else rows[0])
 
     def _lock_states(self, conn: Connection, keys: list[str], chunk: int = 500
                      ) -> dict[str, Any]:
-        """The ``user_state`` rows of ``keys`` (sorted), locked in key order (one key: a
-        statement without the list, which is rendered anew for every call)."""
-        if len(keys) == 1:
-            return {r.user_key: r
-                    for r in conn.execute(self._stmt.lock_state, {"b_key": keys[0]})}
+        """The ``user_state`` rows of ``keys`` (sorted), locked in key order."""
         rows: dict[str, Any] = {}
         for i in range(0, len(keys), chunk):
             rows.update((r.user_key, r) for r in conn.execute(
@@ -735,10 +731,9 @@ class _Statements:
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
         s = t.user_state.c
-        self.lock_state = (select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
-                           .where(s.user_key == bindparam("b_key")).with_for_update())
-        self.lock_states = (select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
-                            .where(s.user_key.in_(bindparam("b_keys", expanding=True)))
+        state_row = select(s.user_key, s.state, s.state_blob, s.n_events, s.revision)
+        self.lock_state = state_row.where(s.user_key == bindparam("b_key")).with_for_update()
+        self.lock_states = (state_row.where(s.user_key.in_(bindparam("b_keys", expanding=True)))
                             .order_by(s.user_key).with_for_update())
         self.write_state = (update(t.user_state)
                             .where(t.user_state.c.user_key == bindparam("b_key"))
