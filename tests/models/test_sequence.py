@@ -100,6 +100,19 @@ def test_scoring_computes_the_last_position_alone_with_the_same_result(fitted_te
     torch.testing.assert_close(last, full, rtol=1e-5, atol=1e-5)
 
 
+def test_a_history_without_padding_is_encoded_without_a_mask_to_the_same_result(
+        fitted_text_model):
+    """One user's history has no padding: plain causal attention, no (L, L) mask read,
+    gives the masked forward's numbers."""
+    net = fitted_text_model.net.eval()
+    seqs = right_align([np.array([3, 4, 5, 6, 7, 8, 9, 2])], 12)
+    with torch.no_grad():
+        for last_only in (False, True):
+            masked = net.encode(seqs, last_only=last_only, padded=True)
+            causal = net.encode(seqs, last_only=last_only, padded=False)
+            torch.testing.assert_close(causal, masked, rtol=1e-6, atol=1e-6)
+
+
 def test_padding_does_not_change_scores(fitted_text_model):
     short = [2, 3, 4]
     alone = fitted_text_model.score(Histories.from_item_lists([short]))
@@ -465,7 +478,7 @@ def test_serving_trace_gives_the_eager_scores_for_any_batch_and_weights(fitted_t
 
     for seqs in batches:
         np.testing.assert_array_equal(*both(seqs))
-    assert "_traced" in net.__dict__
+    assert set(net.__dict__["_traced"]) == {True, False}  # with and without padding
     with torch.no_grad():
         net.blocks[0].ffn[0].weight.mul_(1.5)  # as an optimiser step would
     eager, traced = both(batches[2])

@@ -129,17 +129,23 @@ class Block(nn.Module):
         )
         self.drop = Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor, last_only: bool = False) -> Tensor:
-        """``last_only``: attend from the last position only and return ``(B, 1, hidden)``;
-        every position is still a key, so that row equals the full forward's last row."""
+    def forward(self, x: Tensor, mask: Tensor | None, last_only: bool = False) -> Tensor:
+        """``mask``: the :func:`attention_mask`, or None for sequences without padding
+        (plain causal attention: the kernel skips the masked half instead of reading a
+        mask). ``last_only``: attend from the last position only and return
+        ``(B, 1, hidden)``; every position is still a key, so that row equals the full
+        forward's last row."""
         b, length, h = x.shape
         qkv = self.qkv(self.ln1(x)).view(b, length, 3, self.n_heads, h // self.n_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        causal = mask is None
         if last_only:
-            q, mask, x, length = q[:, :, -1:], mask[:, :, -1:], x[:, -1:], 1
+            # the last position sees every key: causal without padding means no mask
+            q, x, length, causal = q[:, :, -1:], x[:, -1:], 1, False
+            mask = None if mask is None else mask[:, :, -1:]
         # No dropout on the attention weights: on CPU its (B, L, L) masks cost more than
         # they help; hidden-state dropout regularises enough.
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, length, h)))
         return x + self.drop(self.ffn(self.ln2(x)))
 
@@ -187,11 +193,13 @@ class SequenceNet(nn.Module):
         )
 
     def encode(self, seqs: Tensor, table: Tensor | None = None, *,
-               last_only: bool = False) -> Tensor:
+               last_only: bool = False, padded: bool | None = None) -> Tensor:
         """Hidden states ``(B, L, hidden)`` of right-aligned sequences (0 = padding).
 
         ``last_only``: the state after each sequence's most recent item, ``(B, hidden)``,
         which is all scoring needs; the last block then computes that position alone.
+        ``padded``: whether any sequence has padding (None: look); without, attention
+        needs no mask (one user's history, as serving scores it).
         """
         if table is None:
             table = self.items()
@@ -199,10 +207,12 @@ class SequenceNet(nn.Module):
         if length > self.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
         valid = seqs > 0
+        if padded is None:
+            padded = has_padding(seqs)
         rev = torch.arange(length - 1, -1, -1, device=seqs.device)
         x = table[seqs] * self.scale + self.pos(rev)[None]
-        x = self.drop(x) * valid[..., None]
-        mask = attention_mask(valid)
+        x = self.drop(x) * valid[..., None] if padded else self.drop(x)
+        mask = attention_mask(valid) if padded else None
         for i, block in enumerate(self.blocks):
             x = block(x, mask, last_only=last_only and i == len(self.blocks) - 1)
         return self.ln(x[:, -1]) if last_only else self.ln(x)
@@ -218,18 +228,20 @@ class SequenceNet(nn.Module):
     def score_last(self, seqs: Tensor) -> Tensor:
         """Scores of every catalogue item after each sequence, shape ``(B, n_items)``."""
         table = self.serving_table()
+        padded = has_padding(seqs)
         if not self._serving():
-            last = self.encode(seqs, table, last_only=True)
+            last = self.encode(seqs, table, last_only=True, padded=padded)
         else:
             if seqs.shape[1] > self.max_len:
                 raise ValueError(f"sequence length {seqs.shape[1]} exceeds max_len "
                                  f"{self.max_len}")
-            last = self._traced_encoder(seqs, table)(seqs, table)
+            last = self._traced_encoder(seqs, table, padded)(seqs, table)
         queries, keys = self.logit_factors(last, table[1:])
         return queries @ keys.T
 
-    def _traced_encoder(self, seqs: Tensor, table: Tensor) -> nn.Module:
-        """:meth:`encode`'s last hidden state as a TorchScript trace, made once.
+    def _traced_encoder(self, seqs: Tensor, table: Tensor, padded: bool) -> nn.Module:
+        """:meth:`encode`'s last hidden state as a TorchScript trace, made once for
+        batches with padding and once for batches without (one history).
 
         Serving scores one short sequence per request, where the eager forward spends more
         time dispatching its few dozen operators than computing them; the trace runs the
@@ -238,19 +250,20 @@ class SequenceNet(nn.Module):
         ``torch.export`` measured slower than eager here, so TorchScript it is; where a
         PyTorch release cannot trace, the eager forward is used.
         """
-        traced = self.__dict__.get("_traced")
+        traces = self.__dict__.setdefault("_traced", {})
+        traced = traces.get(padded)
         if traced is None:
             try:
                 with warnings.catch_warnings():
                     # the trace fixes Python-level checks (the length check is done above)
                     warnings.simplefilter("ignore", torch.jit.TracerWarning)
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    traced = torch.jit.trace(_LastHidden(self), (seqs, table),
+                    traced = torch.jit.trace(_LastHidden(self, padded), (seqs, table),
                                              check_trace=False)
             except Exception as exc:  # any failure: serve the eager forward
                 log.warning("cannot trace the sequence network (%s); serving it eagerly", exc)
-                traced = _LastHidden(self)
-            self.__dict__["_traced"] = traced
+                traced = _LastHidden(self, padded)
+            traces[padded] = traced
         return traced
 
     def _serving(self) -> bool:
@@ -290,12 +303,13 @@ class SequenceNet(nn.Module):
 class _LastHidden(nn.Module):
     """The hidden state after each sequence's most recent item (what serving traces)."""
 
-    def __init__(self, net: SequenceNet) -> None:
+    def __init__(self, net: SequenceNet, padded: bool) -> None:
         super().__init__()
         self.net = net
+        self.padded = padded
 
     def forward(self, seqs: Tensor, table: Tensor) -> Tensor:
-        return self.net.encode(seqs, table, last_only=True)
+        return self.net.encode(seqs, table, last_only=True, padded=self.padded)
 
 
 class SequenceEnsemble(nn.Module):
@@ -327,6 +341,11 @@ def build_network(cfg: SequenceConfig, n_items: int,
         return SequenceNet.from_config(cfg, n_items, text)
     return SequenceEnsemble([SequenceNet.from_config(cfg, n_items, text)
                              for _ in range(cfg.members)])
+
+
+def has_padding(seqs: Tensor) -> bool:
+    """Whether any sequence holds padding (item 0)."""
+    return bool((seqs == 0).any())
 
 
 def attention_mask(valid: Tensor) -> Tensor:
