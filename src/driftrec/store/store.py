@@ -233,13 +233,18 @@ class Store:
         ``event_key`` is already stored (or came earlier in ``rows``).
 
         Rows that all carry an ``event_key`` go in one statement (its returned rows are
-        matched to them by key); otherwise one statement a row, since nothing else would
-        match a returned id to its event. On PostgreSQL each statement is a round trip.
+        matched to them by key). Rows that all lack one cannot conflict: SQLAlchemy's
+        batched insert returns their ids in the rows' order (one statement on PostgreSQL;
+        SQLite, which promises no order of returned rows, gets one a row). A commit mixing
+        both keeps one statement a row, in order, so that ids follow the events' order. On
+        PostgreSQL each statement is a round trip.
         """
         if len(rows) > 1 and all(r["event_key"] is not None for r in rows):
             ids = dict(conn.execute(self._stmt.insert_keyed_events, rows).all())
             # a key given twice is stored once, for its first row
             return [ids.pop(r["event_key"], None) for r in rows]
+        if len(rows) > 1 and all(r["event_key"] is None for r in rows):
+            return list(conn.execute(self._stmt.insert_unkeyed_events, rows).scalars())
         return [conn.execute(self._stmt.insert_event, r).scalar_one_or_none() for r in rows]
 
     def _write_states(self, conn: Connection, accepted: dict[str, list[StoredEvent]],
@@ -728,6 +733,8 @@ class _Statements:
         self.insert_keyed_events = (
             insert(t.events).on_conflict_do_nothing(index_elements=["event_key"])
             .returning(t.events.c.event_key, t.events.c.id))
+        self.insert_unkeyed_events = insert(t.events).returning(
+            t.events.c.id, sort_by_parameter_order=True)
         self.ensure_state = insert(t.user_state).on_conflict_do_nothing(
             index_elements=["user_key"])
         s = t.user_state.c
