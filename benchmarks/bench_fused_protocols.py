@@ -16,10 +16,10 @@ and ``content`` and ``pop`` (seconds to fit) are trained on the same events for 
   arrive at the live service (the sequence and interest models read the history at score
   time; no model has a user embedding). Rows: fused, fused without ``transfer`` (weights
   refitted, no retraining), the fused model's sequence component, content, pop.
-* ``cold-item``: ``cold_item_split(seed=0)``: 10% of items lose every training event and
-  keep their text. All test targets and cold targets only, for fused, its ``sasrec-text``
-  component (ID + text features: an item with no events is ranked by its text), content
-  and pop (these two through ``evaluation/runner.py``'s ``cold-item`` protocol). The
+* ``cold-item``: ``cold_item_split(seed=0)``: 10% of items (``--item-fraction``) lose
+  every training event and keep their text. All test targets and cold targets only, for
+  fused, its ``sasrec-text`` component (ID + text features: an item with no events is
+  ranked by its text), content and pop (trained on the same split). The
   fused model re-ranks the sequence model's top ``candidates`` and puts every other item
   below them, so a cold target outside those candidates cannot reach a fused top-K:
   ``HR@<candidates>`` of the fused row is the share of targets among its candidates, the
@@ -52,7 +52,6 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.movielens import load_movielens
 from driftrec.data.schema import ITEM_IDX, USER_IDX
 from driftrec.data.splits import Split, cold_item_split, truncated_user_split
-from driftrec.evaluation import runner
 from driftrec.evaluation.ablation import PrecomputedFeatures, fused_features
 from driftrec.evaluation.evaluate import EvaluationResult, evaluate_detailed
 from driftrec.evaluation.runner import TRUNCATED_USER_KS
@@ -188,9 +187,10 @@ def bench_cold_user(dataset: Dataset, config: dict, configs: dict) -> tuple[list
     return rows, details
 
 
-def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list[dict], dict]:
+def bench_cold_item(dataset: Dataset, config: dict, configs: dict, *,
+                    item_fraction: float = 0.1) -> tuple[list[dict], dict]:
     """One scoring pass per model; the cold-target rows are its per-user subset."""
-    split = cold_item_split(dataset, seed=SEED)
+    split = cold_item_split(dataset, item_fraction=item_fraction, seed=SEED)
     cold = split.info["cold_items"]
     cold_target_users = split.test.loc[split.test[ITEM_IDX].isin(cold), USER_IDX].to_numpy()
     fused, info = fit_fused(split.train, config)
@@ -199,6 +199,7 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list
     models: dict[str, tuple[Recommender, dict]] = {"fused": (fused, info)}
     if fused.sequence is not None:
         models[sequence_label(fused)] = (fused.sequence, {})
+    models.update(fit_baselines(split.train, configs))  # the same split, the same scoring
     all_rows, cold_rows = [], []
     for label, (model, extra) in models.items():
         result, seconds = evaluate(model, split, ks)
@@ -208,12 +209,6 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict) -> tuple[list
                           **subset_metrics(result, cold_target_users)})
         log.info("cold-item, %s: HR@10 %.4f (cold targets %.4f)", label,
                  result.metrics["HR@10"], cold_rows[-1]["HR@10"])
-    # The baselines take the plain cold-item protocol's path (the same split, seed 0).
-    for row in runner.run(dataset, "cold-item", list(BASELINES), ks=ks, configs=configs,
-                          seed=SEED):
-        subset = row.pop("protocol").removeprefix("cold-item: ")
-        row = {"subset": subset, **row, "users": int(row["users"])}
-        (all_rows if subset == "all targets" else cold_rows).append(row)
     details: dict[str, Any] = {"item_fraction": split.info["item_fraction"], "seed": SEED,
                                "cold_items": len(cold), "cold_targets": len(cold_target_users),
                                **fused_details(fused, info)}
@@ -266,6 +261,8 @@ def main() -> None:
     parser.add_argument("--protocols", default=",".join(PROTOCOLS))
     parser.add_argument("--stream-users", type=int, default=300)
     parser.add_argument("--stream-per-user", type=int, default=20)
+    parser.add_argument("--item-fraction", type=float, default=0.1,
+                        help="cold-item: the share of items made cold")
     args = parser.parse_args()
     harness.setup_logging()
     protocols = [p for p in args.protocols.split(",") if p]
@@ -289,7 +286,8 @@ def main() -> None:
             rows, details = bench_cold_user(dataset, config, configs)
             columns = ["protocol", "model", *METRICS, "users", "fit_s", "eval_s"]
         else:
-            rows, details = bench_cold_item(dataset, config, configs)
+            rows, details = bench_cold_item(dataset, config, configs,
+                                            item_fraction=args.item_fraction)
             extra = sorted({c for r in rows for c in r if c.startswith("HR@")} - set(METRICS))
             columns = ["subset", "model", *METRICS, *extra, "users", "fit_s", "eval_s"]
         wall = time.perf_counter() - start
