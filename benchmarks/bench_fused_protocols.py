@@ -18,8 +18,9 @@ and ``content`` and ``pop`` (seconds to fit) are trained on the same events for 
   refitted, no retraining), the fused model's sequence component, content, pop.
 * ``cold-item``: ``cold_item_split(seed=0)``: 10% of items (``--item-fraction``) lose
   every training event and keep their text. All test targets and cold targets only, for
-  fused, its ``sasrec-text`` component (ID + text features: an item with no events is
-  ranked by its text), content and pop (trained on the same split). The
+  fused (and, from the same training, fused with ``place_untrained`` off), its
+  ``sasrec-text`` component (ID + text features: an item with no events is ranked by its
+  text), content and pop (trained on the same split). The
   fused model re-ranks the sequence model's top ``candidates`` and puts every other item
   below them, so a cold target outside those candidates cannot reach a fused top-K:
   ``HR@<candidates>`` of the fused row is the share of targets among its candidates, the
@@ -40,6 +41,7 @@ Full ranking, seen items excluded. Writes
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import time
 from typing import Any
@@ -197,6 +199,11 @@ def bench_cold_item(dataset: Dataset, config: dict, configs: dict, *,
     n_cands = int(fused.config["candidates"]) if fused.sequence is not None else 0
     ks = (*KS, n_cands) if n_cands > max(KS) else KS
     models: dict[str, tuple[Recommender, dict]] = {"fused": (fused, info)}
+    if fused.config["place_untrained"]:
+        # the same training, the cold items left where the fused score puts them
+        fusion_order = copy.copy(fused)
+        fusion_order.settings = fused.settings.model_copy(update={"place_untrained": False})
+        models["fused, cold items in fusion order"] = (fusion_order, {})
     if fused.sequence is not None:
         models[sequence_label(fused)] = (fused.sequence, {})
     models.update(fit_baselines(split.train, configs))  # the same split, the same scoring

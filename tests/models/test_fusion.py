@@ -8,7 +8,13 @@ import pytest
 
 from driftrec.data.dataset import Dataset, Histories
 from driftrec.models.base import Recommender
-from driftrec.models.fusion import SIGNALS, FusedRecommender, item_priors, log_softmax
+from driftrec.models.fusion import (
+    SIGNALS,
+    FusedRecommender,
+    item_priors,
+    log_softmax,
+    place_untrained,
+)
 from driftrec.models.registry import create_model
 
 N_ITEMS = 30
@@ -226,3 +232,51 @@ def test_short_history_weights_survive_save_and_load(early_fitted, tmp_path):
                                atol=1e-4)
     loaded.add_items(["brand-new"], text()[[4]])
     assert np.isfinite(loaded.score(hist)).all()
+
+
+def test_untrained_candidates_take_the_place_the_sequence_model_gives_them():
+    """Items without training events keep the sequence model's rank among the trained
+    candidates, which keep their fused order; several in one gap keep the sequence order."""
+    fused_scores = np.array([3.0, 2.0, 1.0, 9.0, -9.0], dtype=np.float32)
+    sequence = np.array([0.9, 0.5, 0.1, 0.3, 0.7], dtype=np.float32)
+    untrained = np.array([False, False, False, True, True])
+    out = place_untrained(fused_scores, sequence, untrained)
+    assert np.argsort(-out).tolist() == [0, 4, 1, 3, 2]
+    np.testing.assert_array_equal(out[:3], fused_scores[:3])
+
+    out = place_untrained(np.array([1.0, 0.0, 5.0, 5.0, 5.0], dtype=np.float32),
+                          np.array([0.5, 0.4, 0.9, 0.8, 0.1], dtype=np.float32),
+                          np.array([False, False, True, True, True]))
+    assert np.argsort(-out).tolist() == [2, 3, 0, 1, 4]  # above all, above all, below all
+
+    alone = np.array([2.0, 1.0], dtype=np.float32)
+    assert place_untrained(alone, np.array([0.0, 1.0]), np.zeros(2, bool)) is alone
+
+
+def test_items_without_training_events_are_placed_by_the_sequence_model(tmp_path):
+    events = walk_dataset(shuffled=False).events
+    cold = {"i3", "i17"}
+    ds = walk_dataset(shuffled=False)
+    ds = ds.with_events(events[~events["item_id"].isin(cold)])
+    model = fused(list(SIGNALS)).fit(ds, item_embeddings=text())
+    assert {ds.item_ids[i] for i in np.flatnonzero(model.untrained)} == cold
+    history = Histories.from_item_lists([[10, 11, 12, 13]])
+    feats = model.features(history)
+    placed = model.score_features(feats)[0]
+    cands = np.flatnonzero(feats["_candidates"][0])
+    seq = feats["_sequence_order"][0]
+    trained = [c for c in cands if not model.untrained[c]]
+    for c in cands[model.untrained[cands]]:  # as many trained items above it as in sequence
+        assert sum(placed[t] > placed[c] for t in trained) == \
+            sum(seq[t] > seq[c] for t in trained)
+
+    off = fused(list(SIGNALS), place_untrained=False)
+    off.__dict__.update({k: v for k, v in model.__dict__.items() if k != "_settings"})
+    off.settings = model.settings.model_copy(update={"place_untrained": False})
+    plain = off.score_features(feats)[0]
+    np.testing.assert_array_equal(placed[trained], plain[trained])
+
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.untrained, model.untrained)
+    np.testing.assert_allclose(loaded.score(history), model.score(history), rtol=1e-5)

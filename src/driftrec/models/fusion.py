@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -53,6 +54,7 @@ CONTENT_SIGNALS = ("long_term", "short_term", "cluster", "transfer")
 ITEM_SIGNALS = ("popularity", "recency")
 SIGNALS = (*SEQUENCE_SIGNALS, *CONTENT_SIGNALS, *ITEM_SIGNALS)
 FUSION_FILE = "fusion.json"
+UNTRAINED_FILE = "untrained.npy"
 SECONDS_PER_DAY = 86_400.0
 #: Key of the candidate mask in :meth:`FusedRecommender.features`.
 CANDIDATES = "_candidates"
@@ -107,6 +109,10 @@ class FusionConfig(ModelConfig):
                                      "events), ascending from 0, each with its own weights")
     stage_window: int = Field(3, ge=0, description="stage popularity at j known events "
                               "counts items that were event j +- this of training users")
+    place_untrained: bool = Field(True, description="items the components saw no event "
+                                  "for (ranked by their text alone) keep the sequence "
+                                  "model's rank among the candidates instead of the fused "
+                                  "score, whose weights were fitted on items with events")
 
     @field_validator("early_buckets")
     @classmethod
@@ -157,6 +163,8 @@ class FusedRecommender(Recommender):
         self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         #: Weights of short histories (see ``models/early.py``); None: main weights only.
         self.early: EarlyWeights | None = None
+        #: Items without an event in the components' training data (see ``place_untrained``).
+        self.untrained = np.zeros(0, dtype=bool)
 
     @property
     def signals(self) -> list[str]:
@@ -205,6 +213,8 @@ class FusedRecommender(Recommender):
                                                       **cfg["content"]})
             self.content.fit(inner, item_vectors=item_embeddings)
         self.popularity, self.recency = item_priors(inner, item_embeddings)
+        self.untrained = np.bincount(inner.events[ITEM_IDX].to_numpy(),
+                                     minlength=self.n_items) == 0
         users = held[USER_IDX].to_numpy()
         histories = Histories.from_events(inner.events, users)
         x, y, group = self._training_rows(histories, held[ITEM_IDX].to_numpy())
@@ -308,6 +318,7 @@ class FusedRecommender(Recommender):
         other.sequence = self.sequence  # still the candidate generator
         other.content = self.content if other._uses(CONTENT_SIGNALS) else None
         other.popularity, other.recency = self.popularity, self.recency
+        other.untrained = self.untrained
         x, y, group = self._rows
         cols = [self.signals.index(s) for s in other.signals]
         other._fit_weights(x[:, cols], y, group)
@@ -435,11 +446,18 @@ class FusedRecommender(Recommender):
         for j, name in enumerate(self.signals):
             w = self.coef[j] / self.scale[j]
             out += np.float32(w) * feats[name] - np.float32(w * self.mean[j])
+        main = np.ones(n, dtype=bool)
         if self.early is not None and N_EVENTS in feats:
             bucket = self.early.bucket_of(feats[N_EVENTS])
+            main = bucket < 0
             for b in np.unique(bucket[bucket >= 0]):
                 rows = np.flatnonzero(bucket == b)
                 out[rows] = self.early.buckets[b].logits(feats, rows)
+        if CANDIDATES in feats and self._places_untrained():
+            for r in np.flatnonzero(main):
+                cands = np.flatnonzero(feats[CANDIDATES][r])
+                out[r, cands] = place_untrained(out[r, cands], feats[SEQUENCE_ORDER][r, cands],
+                                                self.untrained[cands])
         if CANDIDATES in feats:
             # below every candidate, in the order of the model that chose the candidates
             outside = ~feats[CANDIDATES]
@@ -447,18 +465,26 @@ class FusedRecommender(Recommender):
         return out
 
     def online_features(self, feats: dict[str, np.ndarray], row: int = 0
-                        ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Candidate items of one history and their standardised main-weight features,
-        which weights learned online re-score; None for a short history (its own weights
-        are not learned online)."""
+                        ) -> tuple[np.ndarray, np.ndarray | None, Placement | None]:
+        """Candidate items of one history, their standardised main-weight features, which
+        weights learned online re-score (None for a short history: its own weights are not
+        learned online), and what :func:`place_untrained` needs to place the untrained
+        ones among them after such a re-scoring (None: nothing to place)."""
         mask = feats.get(CANDIDATES)
         candidates = (np.flatnonzero(mask[row]) if mask is not None
                       else np.arange(self.n_items))
         if self.early is not None and self.early.bucket_of(feats[N_EVENTS][[row]])[0] >= 0:
-            return candidates, None
+            return candidates, None, None
         x = np.stack([np.asarray(feats[s][row, candidates], dtype=np.float64)
                       for s in self.signals], axis=1)
-        return candidates, (x - self.mean) / self.scale
+        placement = None
+        if mask is not None and self._places_untrained() and self.untrained[candidates].any():
+            placement = Placement(feats[SEQUENCE_ORDER][row, candidates],
+                                  self.untrained[candidates])
+        return candidates, (x - self.mean) / self.scale, placement
+
+    def _places_untrained(self) -> bool:
+        return bool(self.config["place_untrained"]) and bool(self.untrained.any())
 
     def weights(self) -> dict[str, float]:
         """Learned weight of each signal per standard deviation of it, plus the bias (the
@@ -489,6 +515,8 @@ class FusedRecommender(Recommender):
         if self.early is not None:
             self.early.add_items(proxy if self.content is not None and known else None,
                                  len(item_ids))
+        if len(self.untrained) == known:  # (a bundle saved before this was kept: none)
+            self.untrained = np.concatenate([self.untrained, np.ones(len(item_ids), bool)])
         self.item_ids = np.concatenate([self.item_ids,
                                         np.asarray([str(i) for i in item_ids], dtype=object)])
 
@@ -505,6 +533,7 @@ class FusedRecommender(Recommender):
             self.content.save(directory / "content")
         np.save(directory / "popularity.npy", self.popularity)
         np.save(directory / "recency.npy", self.recency)
+        np.save(directory / UNTRAINED_FILE, self.untrained)
         state = {"signals": self.signals, "coef": self.coef.tolist(),
                  "intercept": self.intercept, "mean": self.mean.tolist(),
                  "scale": self.scale.tolist(), "fit_info": self.fit_info}
@@ -521,6 +550,9 @@ class FusedRecommender(Recommender):
         self.fit_info = state.get("fit_info", {})
         self.popularity = np.load(directory / "popularity.npy")
         self.recency = np.load(directory / "recency.npy")
+        # bundles saved before the mask was kept place nothing
+        self.untrained = (np.load(directory / UNTRAINED_FILE)
+                          if (directory / UNTRAINED_FILE).exists() else np.zeros(0, dtype=bool))
         if "early" in state:
             self.early = EarlyWeights.load(state["early"], directory)
         if (directory / "sequence").exists():
@@ -567,6 +599,49 @@ def candidate_mask(scores: np.ndarray, histories: Histories, k: int) -> np.ndarr
     mask = np.zeros(masked.shape, dtype=bool)
     np.put_along_axis(mask, top, True, axis=1)
     return mask & np.isfinite(masked)
+
+
+@dataclass
+class Placement:
+    """One history's candidates as :func:`place_untrained` needs them."""
+
+    sequence: np.ndarray
+    untrained: np.ndarray
+
+
+def place_untrained(fused: np.ndarray, sequence: np.ndarray, untrained: np.ndarray
+                    ) -> np.ndarray:
+    """One history's candidate scores with every ``untrained`` candidate moved to the
+    place the sequence model gives it among the trained ones.
+
+    The fusion weights are fitted on held-out events on items with training events, where
+    popularity, recency and the neighbours' engagement speak for an item; an item without
+    any is ranked by its text alone (the sequence model's text projection), and the fused
+    score pushes it down for signals it cannot have. So the trained candidates keep their
+    fused order, and an untrained one goes between the trained ones the sequence model
+    ranks just above and just below it (untrained ones in one gap in the sequence model's
+    order). Returns a new array; the scores stay on the fused log-odds scale.
+    """
+    cold = np.flatnonzero(untrained)
+    warm = np.flatnonzero(~untrained)
+    if not len(cold) or not len(warm):
+        return fused
+    out = np.array(fused, dtype=np.float64)
+    ranked = np.sort(out[warm])[::-1]  # trained candidates' fused scores, best first
+    # how many trained candidates the sequence model ranks above each untrained one
+    above = len(warm) - np.searchsorted(np.sort(sequence[warm]), sequence[cold], side="right")
+    step = max(float(ranked[0] - ranked[-1]), 1.0) / len(ranked)
+    upper = np.where(above > 0, ranked[np.maximum(above - 1, 0)], ranked[0] + step)
+    lower = np.where(above < len(warm), ranked[np.minimum(above, len(warm) - 1)],
+                     ranked[-1] - step)
+    # untrained candidates sharing a gap are spread over it in the sequence model's order
+    order = np.lexsort((-sequence[cold], above))
+    gap_rank = np.empty(len(cold), dtype=np.int64)
+    starts = np.searchsorted(above[order], above[order], side="left")
+    gap_rank[order] = np.arange(len(cold)) - starts
+    gap_size = np.bincount(above, minlength=len(warm) + 1)[above]
+    out[cold] = upper - (upper - lower) * (gap_rank + 1) / (gap_size + 1)
+    return out.astype(np.float32)
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 from driftrec.data.dataset import Histories
 from driftrec.feedback.update import Weights
 from driftrec.models.base import Recommender
-from driftrec.models.fusion import FusedRecommender
+from driftrec.models.fusion import FusedRecommender, Placement, place_untrained
 
 
 @dataclass
@@ -24,13 +24,20 @@ class ModelScores:
     scores: np.ndarray
     candidates: np.ndarray | None = None
     features: np.ndarray | None = None
+    #: How the fused model places its untrained candidates (None: nothing to place).
+    placement: Placement | None = None
 
     def with_weights(self, weights: Weights | None) -> np.ndarray:
-        """Scores under ``weights`` (None: the model's own, exactly as offline)."""
+        """Scores under ``weights`` (None: the model's own, exactly as offline); untrained
+        candidates are placed among the re-scored ones as the model places them."""
         if weights is None or self.candidates is None or self.features is None:
             return self.scores
         out = self.scores.copy()
-        out[self.candidates] = weights.logits(self.features).astype(np.float32)
+        logits = weights.logits(self.features).astype(np.float32)
+        if self.placement is not None:
+            logits = place_untrained(logits, self.placement.sequence,
+                                     self.placement.untrained)
+        out[self.candidates] = logits
         return out
 
     @cached_property
