@@ -6,7 +6,9 @@ log-popularity and its recency (how recently anybody engaged with it). ``W`` and
 a logistic regression fitted on held-out next items: the last event of some users is kept
 out of the component models' training, and the model learns to tell that item apart from
 the components' own top candidates and from random items. Any signal can be switched off
-(``signals=[...]``) for ablations; ``weights()`` shows what was learned.
+(``signals=[...]``) for ablations; ``weights()`` shows what was learned. Candidates without
+a training event keep the sequence model's place among the others (``place_untrained``):
+the weights were fitted on items with events and cannot speak for them.
 """
 
 from __future__ import annotations
