@@ -206,13 +206,14 @@ class SequenceNet(nn.Module):
         length = seqs.shape[1]
         if length > self.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
-        valid = seqs > 0
         if padded is None:
             padded = has_padding(seqs)
         rev = torch.arange(length - 1, -1, -1, device=seqs.device)
-        x = table[seqs] * self.scale + self.pos(rev)[None]
-        x = self.drop(x) * valid[..., None] if padded else self.drop(x)
-        mask = attention_mask(valid) if padded else None
+        x = self.drop(table[seqs] * self.scale + self.pos(rev)[None])
+        mask = None
+        if padded:
+            valid = seqs > 0
+            x, mask = x * valid[..., None], attention_mask(valid)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, last_only=last_only and i == len(self.blocks) - 1)
         return self.ln(x[:, -1]) if last_only else self.ln(x)
