@@ -336,6 +336,47 @@ def test_random_windows_learn_the_walk_from_long_histories():
     assert int(np.argmax(scores[0])) == 9
 
 
+def test_short_prefixes_are_each_users_first_events():
+    from driftrec.models.sequence.training import short_prefixes
+
+    seqs = [np.arange(30), np.arange(100, 105), np.arange(200, 202)]
+    rng = np.random.default_rng(0)
+    drawn = [short_prefixes(seqs, 2, 4, rng) for _ in range(100)]
+    assert all(len(d) == 4 for d in drawn)  # two per user of three or more events
+    for d in drawn:
+        for prefix in d:
+            source = seqs[0] if prefix[0] == 0 else seqs[1]
+            assert 2 <= len(prefix) <= min(5, len(source) - 1)
+            assert np.array_equal(prefix, source[:len(prefix)])
+    assert {len(p) for d in drawn for p in d} == {2, 3, 4, 5}
+
+
+def signup_dataset(n_users: int = 30, length: int = 14) -> Dataset:
+    """A sign-up jump, then a walk: each user's second item is twelve places after the
+    first, and every later one is the next item. User ``u`` starts at item ``u % 24``."""
+    rows = []
+    for u in range(n_users):
+        first = u % N_ITEMS
+        walk = [first] + [(first + 12 + t) % N_ITEMS for t in range(length - 1)]
+        rows.extend((f"u{u}", f"i{item}", t) for t, item in enumerate(walk))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return Dataset.from_frames(events, pd.DataFrame({"item_id": [f"i{i}" for i in range(N_ITEMS)]}))
+
+
+def test_short_prefixes_teach_how_a_new_users_first_events_go_on():
+    # The last 12-item window of a 14-event history never holds the sign-up jump.
+    def first_guess(**options) -> tuple[int, int]:
+        model = SASRec(**{**TINY, "max_epochs": 20, **options})
+        model.show_progress = False
+        model.fit(signup_dataset())
+        new_user = model.score(Histories.from_item_lists([[5]]))  # user u5's first item
+        long_user = model.score(Histories.from_item_lists([[17, 18, 19, 20]]))
+        return int(np.argmax(new_user[0])), int(np.argmax(long_user[0]))
+
+    assert first_guess() == (6, 21)  # the walk, also for a first event
+    assert first_guess(short_prefixes=2, prefix_events=3) == (17, 21)
+
+
 def test_given_next_events_decide_early_stopping():
     ds = cyclic_dataset()
     last = ds.events.groupby("user_idx").tail(1)

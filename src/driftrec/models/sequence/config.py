@@ -60,6 +60,14 @@ class SequenceConfig(ModelConfig):
     #: row and are ranked by their text (as new items added after training are).
     softmax_trained_only: bool = Field(True, description="softmax over items with training "
                                        "events only (others are ranked by their text)")
+    #: A history scored from the start (a new user's first events) looks like nothing the
+    #: last-window training shows: its positions, counted from the end, hold a user's
+    #: *first* items with nothing before them. Each epoch adds, per user, this many of the
+    #: user's first ``m`` events (``m`` drawn from 2 to ``prefix_events + 1``) as extra
+    #: training sequences, so that the network learns how first events go on.
+    short_prefixes: int = Field(0, ge=0, description="extra training sequences per user and "
+                                "epoch: the user's first few events (0: none)")
+    prefix_events: int = Field(20, ge=1, description="longest such prefix, in known events")
     lr: float = Field(3e-3, gt=0, description="peak learning rate")
     warmup_steps: int = Field(200, ge=0, description="optimiser steps of linear learning-rate "
                               "warm-up")

@@ -133,6 +133,43 @@ def random_windows(
     return out
 
 
+def short_prefixes(seqs: list[np.ndarray], per_user: int, longest: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """``per_user`` prefixes of each sequence of at least three events: its first ``m``
+    events, ``m`` uniform in 2 .. ``longest + 1`` (at most the whole sequence less one)."""
+    out = []
+    for seq in seqs:
+        top = min(longest + 1, len(seq) - 1)
+        if top < 2:
+            continue
+        for m in rng.integers(2, top + 1, size=per_user):
+            out.append(seq[:m])
+    return out
+
+
+def epoch_batches(users: list[np.ndarray], cfg: SequenceConfig, rng: np.random.Generator
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], Callable[[list], float]]:
+    """One epoch's sequences (the users', then ``short_prefixes`` of them), its batches of
+    row indices in training order, and the weight of a batch of prefixes.
+
+    Prefixes are short, so a batch of them holds far fewer next-item targets than a batch
+    of whole histories; its gradient is scaled by that ratio, so that every target counts
+    the same over the epoch (as if the prefixes were part of the users' batches) instead
+    of each prefix batch moving the weights as far as a batch of whole histories.
+    """
+    lengths = np.asarray([min(len(s) - 1, cfg.max_len) for s in users])
+    batches = length_batches(lengths, cfg.batch_size, rng)
+    if not cfg.short_prefixes:
+        return users, batches, lambda batch: 1.0
+    prefixes = short_prefixes(users, cfg.short_prefixes, cfg.prefix_events, rng)
+    prefix_lengths = np.asarray([len(s) - 1 for s in prefixes])
+    batches += [len(users) + b for b in length_batches(prefix_lengths, cfg.batch_size, rng)]
+    rng.shuffle(batches)
+    per_batch = lengths.sum() / math.ceil(len(users) / cfg.batch_size)
+    return (users + prefixes, batches,
+            lambda batch: sum(len(s) - 1 for s in batch) / per_batch)
+
+
 def shard_plan(batch: list[np.ndarray], n: int, max_len: int
                ) -> tuple[list[list[np.ndarray]], np.ndarray]:
     """The batch cut into at most ``n`` contiguous shards, and each shard's weight: its
@@ -300,7 +337,7 @@ def train_network(
     seqs = [s for s in seqs if len(s) >= 2]
     if not seqs:
         raise ValueError("no user has at least two events: nothing to learn a sequence from")
-    lengths = np.asarray([min(len(s) - 1, cfg.max_len) for s in seqs])
+    users = seqs
     softmax_items = None
     if cfg.softmax_trained_only:
         softmax_items = torch.from_numpy(np.unique(np.concatenate(seqs)).astype(np.int64))
@@ -311,7 +348,8 @@ def train_network(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
     )
-    n_batches = math.ceil(len(seqs) / cfg.batch_size)
+    n_prefixes = cfg.short_prefixes * sum(len(s) >= 3 for s in users)
+    n_batches = math.ceil(len(users) / cfg.batch_size) + math.ceil(n_prefixes / cfg.batch_size)
     schedule = lr_factor(cfg, total_steps=n_batches * cfg.max_epochs)
     budget_s = cfg.time_budget_min * 60
     step = 0
@@ -344,7 +382,8 @@ def train_network(
             out_of_time = False
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
-                for batch_idx in length_batches(lengths, cfg.batch_size, rng):
+                seqs, batches, prefix_weight = epoch_batches(users, cfg, rng)
+                for batch_idx in batches:
                     stopping = stop is not None and stop.is_set()
                     time_used = (time.perf_counter() - start) / budget_s if budget_s else 0.0
                     if across_processes:  # every process stops at the same step
@@ -365,10 +404,16 @@ def train_network(
                     else:
                         loss = sharded_gradients(net, batch, cfg, softmax_items, generators,
                                                  pool)
+                    if batch_idx[0] >= len(users):  # a batch of prefixes
+                        weight = prefix_weight(batch)
+                        for param in net.parameters():
+                            if param.grad is not None:
+                                param.grad.mul_(weight)
+                    else:
+                        losses.append(loss)
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
                     step += 1
-                    losses.append(loss)
                 report.epochs = epoch
                 epoch_loss = float(np.sum(losses))
                 if across_processes:
