@@ -148,9 +148,10 @@ def short_prefixes(seqs: list[np.ndarray], per_user: int, longest: int,
 
 
 def epoch_batches(users: list[np.ndarray], cfg: SequenceConfig, rng: np.random.Generator
-                  ) -> tuple[list[np.ndarray], list[np.ndarray], Callable[[list], float]]:
-    """One epoch's sequences (the users', then ``short_prefixes`` of them), its batches of
-    row indices in training order, and the weight of a batch of prefixes.
+                  ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, float | None]]]:
+    """One epoch's sequences (the users', then ``short_prefixes`` of them) and its batches
+    in training order: row indices, and the weight of a batch of prefixes (None for a
+    batch of whole histories).
 
     Prefixes are short, so a batch of them holds far fewer next-item targets than a batch
     of whole histories; its gradient is scaled by that ratio, so that every target counts
@@ -158,16 +159,17 @@ def epoch_batches(users: list[np.ndarray], cfg: SequenceConfig, rng: np.random.G
     of each prefix batch moving the weights as far as a batch of whole histories.
     """
     lengths = np.asarray([min(len(s) - 1, cfg.max_len) for s in users])
-    batches = length_batches(lengths, cfg.batch_size, rng)
+    batches: list[tuple[np.ndarray, float | None]] = [
+        (b, None) for b in length_batches(lengths, cfg.batch_size, rng)]
     if not cfg.short_prefixes:
-        return users, batches, lambda batch: 1.0
+        return users, batches
     prefixes = short_prefixes(users, cfg.short_prefixes, cfg.prefix_events, rng)
-    prefix_lengths = np.asarray([len(s) - 1 for s in prefixes])
-    batches += [len(users) + b for b in length_batches(prefix_lengths, cfg.batch_size, rng)]
-    rng.shuffle(batches)
+    targets = np.asarray([len(s) - 1 for s in prefixes])
     per_batch = lengths.sum() / math.ceil(len(users) / cfg.batch_size)
-    return (users + prefixes, batches,
-            lambda batch: sum(len(s) - 1 for s in batch) / per_batch)
+    batches += [(len(users) + b, float(targets[b].sum() / per_batch))
+                for b in length_batches(targets, cfg.batch_size, rng)]
+    rng.shuffle(batches)
+    return users + prefixes, batches
 
 
 def shard_plan(batch: list[np.ndarray], n: int, max_len: int
@@ -382,8 +384,8 @@ def train_network(
             out_of_time = False
             for epoch in range(1, cfg.max_epochs + 1):
                 losses = []
-                seqs, batches, prefix_weight = epoch_batches(users, cfg, rng)
-                for batch_idx in batches:
+                seqs, batches = epoch_batches(users, cfg, rng)
+                for batch_idx, prefix_weight in batches:
                     stopping = stop is not None and stop.is_set()
                     time_used = (time.perf_counter() - start) / budget_s if budget_s else 0.0
                     if across_processes:  # every process stops at the same step
@@ -404,13 +406,12 @@ def train_network(
                     else:
                         loss = sharded_gradients(net, batch, cfg, softmax_items, generators,
                                                  pool)
-                    if batch_idx[0] >= len(users):  # a batch of prefixes
-                        weight = prefix_weight(batch)
+                    if prefix_weight is None:
+                        losses.append(loss)
+                    else:
                         for param in net.parameters():
                             if param.grad is not None:
-                                param.grad.mul_(weight)
-                    else:
-                        losses.append(loss)
+                                param.grad.mul_(prefix_weight)
                     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                     optimiser.step()
                     step += 1
