@@ -59,6 +59,24 @@ def test_signals_for_fusion(catalogue) -> None:
     assert not sig["long_term"][1].any()  # no events, no interest
 
 
+def test_users_side_then_any_items_gives_the_same_signals(catalogue) -> None:
+    """The users' side is computed once (the fused model does it while its network runs);
+    the signals of any items follow from it, equal to those of the whole catalogue (to the
+    rounding of a matrix product over fewer rows)."""
+    ds, vecs = catalogue
+    model = _fit(ds, vecs, thin_below=3, thin_neighbours=20)
+    h = Histories.from_item_lists([[0, 1, 2, 3, 4, 5], [25, 26], []])  # wide and thin
+    side = model.user_side(h)
+    assert side.centres[0] is not None and side.centres[1] is None  # 2 items: no clusters
+    assert sorted(len(rows) for rows, _, _ in side.neighbours) == [1, 2]
+    whole = model.signals(h)
+    some = np.array([3, 12, 29])
+    part = model.signals_for(side, some)
+    for key in ("long_term", "short_term", "cluster", "transfer", "popularity"):
+        np.testing.assert_allclose(part[key], whole[key][:, some], rtol=1e-6, atol=1e-7,
+                                   err_msg=key)
+
+
 def test_user_with_no_events_gets_popularity(catalogue) -> None:
     ds, vecs = catalogue
     model = _fit(ds, vecs)

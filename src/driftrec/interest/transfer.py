@@ -107,10 +107,18 @@ class TransferIndex:
                     ) -> np.ndarray:
         """Share of (similarity-weighted) nearest neighbours who engaged with each item
         (with ``columns``: with those items only, in that order)."""
+        idx, sims = self.neighbours(queries, exclude, n_neighbours)
+        return self.engagement(idx, self.neighbour_weights(sims), columns)
+
+    def neighbour_weights(self, sims: np.ndarray) -> np.ndarray:
+        """How much each neighbour of :meth:`neighbours` counts in :meth:`engagement`."""
+        return self._weights(sims).astype(np.float32)
+
+    def engagement(self, idx: np.ndarray, w: np.ndarray, columns: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """:meth:`item_scores` of neighbours ``idx`` weighted by ``w`` (both ``(n, k)``)."""
         if self.user_items is None:
             raise ValueError("this transfer index was built without user_items")
-        idx, sims = self.neighbours(queries, exclude, n_neighbours)
-        w = self._weights(sims).astype(np.float32)
         n, k = idx.shape
         # The neighbours' rows of user_items, gathered and summed with one bincount: a
         # sparse product costs more in scipy's per-call checks than in arithmetic here.

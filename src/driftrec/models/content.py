@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +49,25 @@ from driftrec.text.neighbours import cold_item_proxy
 log = logging.getLogger(__name__)
 
 SIGNALS = ("long_term", "short_term", "cluster", "transfer", "popularity")
+
+
+@dataclass
+class UserSide:
+    """What a batch of users' content signals are made of before any item is asked for:
+    interest sums, interest-cluster centres and nearest neighbours.
+
+    Computing it is most of the content model's work for one user, and it needs no
+    candidate list, so the fused model computes it while its sequence network runs (which
+    picks the candidates) and then asks for the candidates' signals alone.
+    """
+
+    long: np.ndarray
+    short: np.ndarray
+    n_events: np.ndarray
+    #: Per user, unit centres of their interest clusters (None: the long-term vector).
+    centres: list[np.ndarray | None]
+    #: ``(user rows, neighbour indices, weights)`` per neighbourhood size.
+    neighbours: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 class ContentConfig(ModelConfig):
@@ -200,10 +220,13 @@ class ContentRecommender(Recommender):
         """Each signal as an ``(n, n_items)`` float32 array (plus ``n_events``, shape (n,));
         with ``columns`` (item indices), ``(n, len(columns))``: those items only, which is
         what a caller that re-ranks a few candidates needs."""
+        return self.signals_for(self.user_side(histories), columns)
+
+    def user_side(self, histories: Histories) -> UserSide:
+        """The users' side of :meth:`signals` (see :class:`UserSide`)."""
         m = history_interest(histories, self.item_vectors, self.interest_config)
         liked = [self._liked(histories, r) for r in range(len(histories))]
-        return self._signals(m.long_term, m.short_term, liked, m.n_events, histories.users,
-                             columns)
+        return self._user_side(m.long_term, m.short_term, liked, m.n_events, histories.users)
 
     def score(self, histories: Histories) -> np.ndarray:
         return self.combine(self.signals(histories))
@@ -218,7 +241,7 @@ class ContentRecommender(Recommender):
                  for s in states]
         n = np.array([s.n_events for s in states])
         rows = np.full(len(states), -1) if user_rows is None else np.asarray(user_rows)
-        return self.combine(self._signals(long, short, liked, n, rows))
+        return self.combine(self.signals_for(self._user_side(long, short, liked, n, rows)))
 
     def combine(self, sig: dict[str, np.ndarray]) -> np.ndarray:
         """The model's own weighting of its signals, each standardised per user first.
@@ -247,29 +270,51 @@ class ContentRecommender(Recommender):
         w = self.interest_config.event_weights(histories.event_types[r], histories.values[r])
         return items[w > 0][-self.interest_config.cluster_window:]
 
-    def _signals(self, long: np.ndarray, short: np.ndarray, liked: list[np.ndarray],
-                 n_events: np.ndarray, users: np.ndarray, columns: np.ndarray | None = None
-                 ) -> dict[str, np.ndarray]:
-        if self.transfer_index is None:
+    def _user_side(self, long: np.ndarray, short: np.ndarray, liked: list[np.ndarray],
+                   n_events: np.ndarray, users: np.ndarray) -> UserSide:
+        """Cluster centres and neighbourhoods of users with these interest sums."""
+        ti = self.transfer_index
+        if ti is None:
             raise RuntimeError("the content model is not fitted; call fit() first")
+        cfg = self.interest_config
+        centres: list[np.ndarray | None] = []
+        for items in liked:
+            if not self.config["clusters"] or len(items) < 4:
+                centres.append(None)
+                continue
+            cents, _, _ = choose_clusters(self.item_vectors[items].astype(np.float64),
+                                          max_k=cfg.max_clusters, seed=self.config["seed"])
+            centres.append(cents.astype(np.float32))
+        n_events = np.asarray(n_events)
+        exclude = np.where(np.asarray(users) < len(ti.user_vectors), np.asarray(users), -1)
+        # users with fewer than thin_below events borrow from a wide neighbourhood
+        # (thin_neighbours): the less we know, the more users we ask
+        thin = n_events < self.config["thin_below"]
+        neighbours = []
+        for mask, k in ((~thin, self.config["n_neighbours"]),
+                        (thin, self.config["thin_neighbours"])):
+            if mask.any():
+                idx, sims = ti.neighbours(long[mask], exclude[mask], k)
+                neighbours.append((np.flatnonzero(mask), idx, ti.neighbour_weights(sims)))
+        return UserSide(long, short, n_events, centres, neighbours)
+
+    def signals_for(self, side: UserSide, columns: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
+        """:meth:`signals` from the users' side: the products with the items asked for."""
         cols = np.arange(self.n_items) if columns is None else np.asarray(columns, np.int64)
         v = self.item_vectors if columns is None else self.item_vectors[cols]
-        n = len(long)
-        out = {
-            "long_term": (long @ v.T).astype(np.float32),
-            "short_term": (short @ v.T).astype(np.float32),
-            "cluster": self._cluster_scores(liked, long, v),
+        n = len(side.long)
+        return {
+            "long_term": (side.long @ v.T).astype(np.float32),
+            "short_term": (side.short @ v.T).astype(np.float32),
+            "cluster": self._cluster_scores(side, v),
             "popularity": np.broadcast_to(self.popularity[cols], (n, len(cols))
                                           ).astype(np.float32),
+            "transfer": self._transfer(side, cols),
+            "n_events": np.asarray(side.n_events, dtype=np.int64),
         }
-        exclude = np.where(np.asarray(users) < len(self.transfer_index.user_vectors),
-                           np.asarray(users), -1)
-        out["transfer"] = self._transfer(long, exclude, np.asarray(n_events), cols)
-        out["n_events"] = np.asarray(n_events, dtype=np.int64)
-        return out
 
-    def _transfer(self, long: np.ndarray, exclude: np.ndarray, n_events: np.ndarray,
-                  cols: np.ndarray) -> np.ndarray:
+    def _transfer(self, side: UserSide, cols: np.ndarray) -> np.ndarray:
         """Neighbour engagement with the items ``cols``; a cold item (no training events,
         or added after fitting) takes that of its nearest warm items by text."""
         width = self.transfer_index.user_items.shape[1]
@@ -280,44 +325,29 @@ class ContentRecommender(Recommender):
         needed = cols[cols < width]
         if proxy is not None:
             needed = np.union1d(needed, proxy.indices)
-        engaged = self._neighbour_engagement(long, exclude, n_events, needed)
+        engaged = np.empty((len(side.long), len(needed)), dtype=np.float32)
+        for rows, idx, w in side.neighbours:
+            engaged[rows] = self.transfer_index.engagement(idx, w, needed)
         if proxy is None and len(needed) == len(cols):
             return engaged  # every column warm, in the order asked
-        out = np.zeros((len(long), len(cols)), dtype=np.float32)
+        out = np.zeros((len(side.long), len(cols)), dtype=np.float32)
         warm_at = np.flatnonzero(cols < width)
         out[:, warm_at] = engaged[:, np.searchsorted(needed, cols[warm_at])]
         if proxy is not None:
             out[:, cold_at] = np.asarray(proxy[:, needed] @ engaged.T).T
         return out
 
-    def _neighbour_engagement(self, long: np.ndarray, exclude: np.ndarray,
-                              n_events: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """Neighbour engagement; users with fewer than ``thin_below`` events borrow from a
-        wide neighbourhood (``thin_neighbours``): the less we know, the more users we ask."""
-        ti = self.transfer_index
-        thin = n_events < self.config["thin_below"]
-        out = np.empty((len(long), len(columns)), dtype=np.float32)
-        for mask, k in ((~thin, self.config["n_neighbours"]),
-                        (thin, self.config["thin_neighbours"])):
-            if mask.any():
-                out[mask] = ti.item_scores(long[mask], exclude=exclude[mask], n_neighbours=k,
-                                           columns=columns)
-        return out
-
-    def _cluster_scores(self, liked: list[np.ndarray], long: np.ndarray, v: np.ndarray
-                        ) -> np.ndarray:
+    @staticmethod
+    def _cluster_scores(side: UserSide, v: np.ndarray) -> np.ndarray:
         """Best cosine of each item (rows of ``v``) to any of the user's interest clusters."""
-        out = np.empty((len(liked), len(v)), dtype=np.float32)
-        cfg = self.interest_config
-        for r, items in enumerate(liked):
-            if not self.config["clusters"] or len(items) < 4:
-                out[r] = long[r] @ v.T
-                continue
-            cents, _, _ = choose_clusters(self.item_vectors[items].astype(np.float64),
-                                          max_k=cfg.max_clusters, seed=self.config["seed"])
-            # one matrix-vector product per centroid: OpenBLAS's matrix product with 2-5
-            # rows took 4x as long, and this runs on every request after a user's event
-            out[r] = np.max([v @ c for c in cents.astype(np.float32)], axis=0)
+        out = np.empty((len(side.long), len(v)), dtype=np.float32)
+        for r, centres in enumerate(side.centres):
+            if centres is None:
+                out[r] = side.long[r] @ v.T
+            else:
+                # one matrix-vector product per centre: OpenBLAS's matrix product with 2-5
+                # rows took 4x as long, and this runs on every request after a user's event
+                out[r] = np.max([v @ c for c in centres], axis=0)
         return out
 
     # -- persistence ----------------------------------------------------------------

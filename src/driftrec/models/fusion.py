@@ -29,6 +29,7 @@ from driftrec.data.splits import holdout_sample, rank_in_user
 from driftrec.interest.config import InterestConfig
 from driftrec.models.base import Recommender
 from driftrec.models.config import ModelConfig
+from driftrec.models.content import UserSide
 from driftrec.models.early import (
     N_EVENTS,
     STAGE_SIGNAL,
@@ -45,6 +46,7 @@ from driftrec.models.early import (
 from driftrec.models.registry import create_model, validate_config
 from driftrec.text.encoders import l2_normalise
 from driftrec.text.neighbours import cold_item_proxy
+from driftrec.utils.background import in_background
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +384,14 @@ class FusedRecommender(Recommender):
         out[N_EVENTS] = lengths
         early_rows = (self.early.bucket_of(lengths) >= 0 if self.early is not None
                       else np.zeros(n, dtype=bool))
+        side = None
         if self.sequence is not None:
-            seq = log_softmax(self.sequence.score(histories))
+            # the network (which picks the candidates) runs on the helper thread while
+            # the content model does its per-user work; then only candidates are scored
+            running = in_background(self.sequence.score, histories)
+            if self._uses(CONTENT_SIGNALS):
+                side = self._component(self.content).user_side(histories)
+            seq = log_softmax(running.result())
             out[SEQUENCE_ORDER] = seq
             if "sequence" in self.signals:
                 out["sequence"] = seq
@@ -398,7 +406,7 @@ class FusedRecommender(Recommender):
             self._component(None)
         if self._uses(CONTENT_SIGNALS):
             out.update(self._content_features(
-                histories, None if all_items else out.get(CANDIDATES)))
+                histories, None if all_items else out.get(CANDIDATES), side))
         if "popularity" in self.signals:
             out["popularity"] = np.broadcast_to(self.popularity, (n, self.n_items))
         if "recency" in self.signals:
@@ -411,9 +419,10 @@ class FusedRecommender(Recommender):
                     histories.subset(np.flatnonzero(early_rows)))
         return out
 
-    def _content_features(self, histories: Histories, candidates: np.ndarray | None
-                          ) -> dict[str, np.ndarray]:
-        """The content component's signals, on the columns some row needs."""
+    def _content_features(self, histories: Histories, candidates: np.ndarray | None,
+                          side: UserSide | None = None) -> dict[str, np.ndarray]:
+        """The content component's signals, on the columns some row needs (``side``: the
+        users' side, when computed already)."""
         from driftrec.interest.transfer import transfer_weight
 
         content = self._component(self.content)
@@ -422,7 +431,8 @@ class FusedRecommender(Recommender):
             columns = np.flatnonzero(candidates.any(0))
             if len(columns) == self.n_items:
                 columns = None
-        sig = content.signals(histories, columns)
+        sig = content.signals_for(content.user_side(histories) if side is None else side,
+                                  columns)
         out = {}
         for name in CONTENT_SIGNALS:
             if name not in self.signals:
