@@ -219,6 +219,7 @@ def section(path: Path, results: Path) -> str:
     machine = data.get("machine") or {}
     written = ", ".join(x for x in (
         f"written {data['created']}" if data.get("created") else "",
+        f"driftrec at {data['code']}" if data.get("code") else "",
         "Python {python}, {processor}, {cpus} CPUs".format(**machine)
         if {"python", "processor", "cpus"} <= machine.keys() else "",
         machine.get("cpu_model", "")) if x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from driftrec.data.dataset import Dataset
 from driftrec.evaluation import replay as rp
+from driftrec.evaluation import report
 from driftrec.models.registry import create_model
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -91,3 +93,28 @@ def test_write_results_records_the_command(harness, tmp_path: Path) -> None:
                           title="t", protocol={"dataset": "d"}, out=tmp_path, show=False)
     meta = json.loads((tmp_path / "x.json").read_text())
     assert meta["protocol"]["dataset"] == "d" and "command" in meta["protocol"]
+
+
+def test_results_name_the_code_that_made_them(harness, tmp_path: Path) -> None:
+    """A results file says which commit of the package produced it (marked ``+dirty``
+    when the package differs from it), in the JSON and under the table."""
+    head = subprocess.run(["git", "-C", str(Path(report.__file__).parent), "rev-parse",
+                           "--short=7", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        pytest.skip("not a git checkout")
+    harness.write_results([{"model": "pop"}], ["model"], "x", title="t", protocol={},
+                          out=tmp_path, show=False)
+    code = json.loads((tmp_path / "x.json").read_text())["code"]
+    assert code.removesuffix("+dirty") == head.stdout.strip()
+    assert f"by driftrec at {code}._" in (tmp_path / "x.md").read_text()
+
+
+def test_results_outside_a_checkout_name_no_code(monkeypatch, tmp_path: Path) -> None:
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(report.subprocess, "run", no_git)
+    report.write_results([{"model": "pop"}], ["model"], tmp_path, "x", title="t",
+                         protocol={})
+    assert json.loads((tmp_path / "x.json").read_text())["code"] is None
+    assert "by driftrec" not in (tmp_path / "x.md").read_text()

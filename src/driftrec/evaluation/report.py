@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,6 +43,21 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def code_version() -> str | None:
+    """The git commit of the driftrec package that ran, with ``+dirty`` when its files
+    differ from that commit; None outside a git checkout (an installed wheel). Written into
+    every results file, so that a before/after pair says which code made each half."""
+    package = str(Path(__file__).resolve().parents[1])
+    try:
+        head = subprocess.run(["git", "-C", package, "rev-parse", "--short=7", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        diff = subprocess.run(["git", "-C", package, "diff", "--quiet", "HEAD", "--", "."],
+                              capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if diff.returncode else "")
+
+
 def cpu_model() -> str:
     """The processor's model name as the kernel reports it: figures from different
     processors are not comparable, even with the same number of cores."""
@@ -63,13 +79,16 @@ def write_results(rows: list[dict], columns: list[str], out_dir: str | Path, ste
         "title": title,
         "protocol": protocol,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(),
         "machine": {"python": platform.python_version(), "processor": platform.machine(),
                     "cpus": os.cpu_count(), "cpu_model": cpu_model()},
     }
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps({**meta, "rows": rows}, indent=2, default=str))
     md = [f"# {title}", "", "Protocol: " + ", ".join(f"{k}={v}" for k, v in protocol.items()),
-          "", markdown_table(rows, columns), "", f"_Written {meta['created']}._", ""]
+          "", markdown_table(rows, columns), "",
+          f"_Written {meta['created']}" + (f" by driftrec at {meta['code']}" if meta["code"]
+                                            else "") + "._", ""]
     md_path = out / f"{stem}.md"
     md_path.write_text("\n".join(md))
     return json_path, md_path
