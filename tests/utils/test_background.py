@@ -24,6 +24,13 @@ def test_the_callers_error_is_raised_by_result() -> None:
         in_background(fail).result(timeout=10)
 
 
+def test_a_call_from_the_helper_itself_does_not_wait_for_itself() -> None:
+    def outer() -> int:
+        return in_background(sum, [1, 2]).result(timeout=5) + 1
+
+    assert in_background(outer).result(timeout=10) == 4
+
+
 def _child(out: multiprocessing.Queue) -> None:
     out.put(in_background(sum, [1, 2, 3]).result(timeout=10))
 

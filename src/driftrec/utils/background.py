@@ -19,17 +19,31 @@ T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+_here = threading.local()  # ``helper`` is set on the helper thread
 
 
 def in_background(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
     """``fn(*args, **kwargs)`` on the helper thread; ``.result()`` waits for it (and
-    raises what it raised). Calls from several threads queue for the one helper."""
+    raises what it raised). Calls from several threads queue for the one helper; a call
+    from the helper itself runs at once, where it would otherwise wait for itself."""
     global _pool
+    if getattr(_here, "helper", False):
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller by result(), as the pool does
+            done.set_exception(exc)
+        return done
     if _pool is None:
         with _lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(1, thread_name_prefix="driftrec-background")
+                _pool = ThreadPoolExecutor(1, thread_name_prefix="driftrec-background",
+                                           initializer=_mark_helper)
     return _pool.submit(fn, *args, **kwargs)
+
+
+def _mark_helper() -> None:
+    _here.helper = True
 
 
 def _forget_pool() -> None:
