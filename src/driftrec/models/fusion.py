@@ -386,12 +386,15 @@ class FusedRecommender(Recommender):
                       else np.zeros(n, dtype=bool))
         side = None
         if self.sequence is not None:
-            # the network (which picks the candidates) runs on the helper thread while
-            # the content model does its per-user work; then only candidates are scored
-            running = in_background(self.sequence.score, histories)
             if self._uses(CONTENT_SIGNALS):
+                # the network (which picks the candidates) runs on the helper thread while
+                # the content model does its per-user work; then only candidates are scored
+                running = in_background(self.sequence.score, histories)
                 side = self._component(self.content).user_side(histories)
-            seq = log_softmax(running.result())
+                raw = running.result()
+            else:  # nothing to do meanwhile: no hop to the helper thread
+                raw = self.sequence.score(histories)
+            seq = log_softmax(raw)
             out[SEQUENCE_ORDER] = seq
             if "sequence" in self.signals:
                 out["sequence"] = seq

@@ -133,15 +133,20 @@ def random_windows(
     return out
 
 
+#: Events a sequence needs to give prefixes: two to train on, and one after them.
+PREFIX_SOURCE_EVENTS = 3
+
+
 def short_prefixes(seqs: list[np.ndarray], per_user: int, longest: int,
                    rng: np.random.Generator) -> list[np.ndarray]:
-    """``per_user`` prefixes of each sequence of at least three events: its first ``m``
-    events, ``m`` uniform in 2 .. ``longest + 1`` (at most the whole sequence less one)."""
+    """``per_user`` prefixes of each sequence of at least ``PREFIX_SOURCE_EVENTS`` events:
+    its first ``m`` events, ``m`` uniform in 2 .. ``longest + 1`` (at most the whole
+    sequence less one)."""
     out = []
     for seq in seqs:
-        top = min(longest + 1, len(seq) - 1)
-        if top < 2:
+        if len(seq) < PREFIX_SOURCE_EVENTS:
             continue
+        top = min(longest + 1, len(seq) - 1)
         for m in rng.integers(2, top + 1, size=per_user):
             out.append(seq[:m])
     return out
@@ -350,7 +355,7 @@ def train_network(
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98)
     )
-    n_prefixes = cfg.short_prefixes * sum(len(s) >= 3 for s in users)
+    n_prefixes = cfg.short_prefixes * sum(len(s) >= PREFIX_SOURCE_EVENTS for s in users)
     n_batches = math.ceil(len(users) / cfg.batch_size) + math.ceil(n_prefixes / cfg.batch_size)
     schedule = lr_factor(cfg, total_steps=n_batches * cfg.max_epochs)
     budget_s = cfg.time_budget_min * 60
