@@ -53,3 +53,42 @@ def test_threads_of_one_process_take_turns(tmp_path):
     for t in threads:
         t.join()
     assert max(most) == 1 and len(most) == 200
+
+
+def _bump_times(database: str, times: int) -> None:
+    lock = WriterLock(database)
+    for _ in range(times):
+        with lock:
+            lock.bump()
+    lock.close()
+
+
+def test_the_change_count_is_shared_by_every_process_on_the_database(tmp_path):
+    database = str(tmp_path / "store.db")
+    lock = WriterLock(database)
+    assert lock.changes() == 0  # a new database
+    with lock:
+        assert lock.bump() == (0, 1)
+
+    ctx = mp.get_context("spawn")
+    other = ctx.Process(target=_bump_times, args=(database, 5))
+    other.start()
+    other.join(60)
+    assert other.exitcode == 0
+    assert lock.changes() == 6  # read from shared memory, no reopen
+    assert WriterLock(database).changes() == 6
+    lock.close()
+
+
+def test_every_write_transaction_of_a_store_raises_the_count_and_reads_do_not(tmp_path):
+    from driftrec.store import NewEvent, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s")
+    start = store.change_count()
+    store.add_events([NewEvent("ann", "film", "click", None, 1_700_000_000)])
+    assert store.change_count() == start + 1
+    assert store.last_change() == (start, start + 1)
+    store.user_events(store.user_key("ann"))
+    store.meta_values()
+    assert store.change_count() == start + 1
+    store.close()

@@ -5,6 +5,11 @@ dashboard) reads the same :class:`UserContext`. Contexts of recently active user
 memory (a bounded LRU); each request checks the user's revision in the store (one
 primary-key read) and reloads the context only when any process wrote to that user since,
 so an event posted to one process is reflected by the next request to every process.
+
+On SQLite the store also keeps a change count that every write of every process raises
+(:meth:`Store.change_count`). A context remembers the count at which it was last known to
+be current (``checked_at``); while the count has not moved, the context is current without
+asking the store (:meth:`ContextCache.held_revision`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class UserContext:
     n_events: int
     seen: set[str] = field(default_factory=set)
     revision: str | None = None
+    #: The store's change count at which this context was last known to be current (None:
+    #: not known; see the module docstring).
+    checked_at: int | None = None
     #: The model's scores for this exact context, by model version (see the engine).
     model_scores: dict[str, Any] = field(default_factory=dict)
     #: Values derived from this context and something else (see :meth:`derived`).
@@ -113,9 +121,10 @@ class ContextCache:
             # No state row: the store has nothing on this user (every event is written
             # with its user's state), so there is nothing more to read.
             return UserContext(user_key, [], load_state(None, user_key, self.dim), 0)
+        count = self.store.change_count()  # before the read: what it reads is at least this
         snap = self.store.user_snapshot(user_key, self.history_length)
         ctx = UserContext(user_key, snap.events, load_state(snap.state, user_key, self.dim),
-                          snap.n_events, snap.seen, snap.revision)
+                          snap.n_events, snap.seen, snap.revision, checked_at=count)
         if snap.revision is not None and self.max_users > 0:
             with self._lock:
                 self._entries[user_key] = ctx
@@ -124,12 +133,33 @@ class ContextCache:
                     self._entries.popitem(last=False)
         return ctx
 
-    def advance(self, user_key: str, write: UserWrite, state: InterestState | None) -> None:
+    def held_revision(self, user_key: str, count: int) -> str | Unread:
+        """The revision of the user's held context when it is known to be current at the
+        store's change count ``count``; :data:`UNREAD` when the store must be asked."""
+        with self._lock:
+            ctx = self._entries.get(user_key)
+            if ctx is None or ctx.checked_at is None or ctx.checked_at != count:
+                return UNREAD
+            return ctx.revision
+
+    def confirm(self, user_key: str, revision: str | None, count: int | None) -> None:
+        """The store said, at change count ``count`` or later, that the user is at
+        ``revision``: a held context at that revision is current at ``count``."""
+        if count is None:
+            return
+        with self._lock:
+            ctx = self._entries.get(user_key)
+            if ctx is not None and revision is not None and ctx.revision == revision:
+                ctx.checked_at = count
+
+    def advance(self, user_key: str, write: UserWrite, state: InterestState | None,
+                checked_at: int | None = None) -> None:
         """Bring a held context up to ``write`` (this process's own event commit) from
         what was written: ``state`` (the new interest state the stored one was made from)
         and the new events. The result is the context :meth:`get` would read from the store;
         a context at another revision than the one the write replaced (another process
-        wrote in between) is dropped instead, and read again when next asked for."""
+        wrote in between) is dropped instead, and read again when next asked for.
+        ``checked_at``: the store's change count right after the write."""
         with self._lock:
             ctx = self._entries.get(user_key)
             if ctx is None:
@@ -147,7 +177,8 @@ class ContextCache:
                 del events[:len(events) - self.history_length]
             self._entries[user_key] = UserContext(
                 user_key, events, state, write.n_events,
-                ctx.seen | {e.item_id for e in write.events}, write.revision)
+                ctx.seen | {e.item_id for e in write.events}, write.revision,
+                checked_at=checked_at)
 
     def invalidate(self, user_key: str) -> None:
         with self._lock:

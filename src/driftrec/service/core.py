@@ -27,6 +27,7 @@ from driftrec.feedback.loop import FeedbackLoop
 from driftrec.feedback.update import Weights
 from driftrec.interest.config import InterestConfig
 from driftrec.models.bundle import CATALOGUE_DIR
+from driftrec.recommend.context import UNREAD
 from driftrec.recommend.encoding import HASHING, embedding_key, load_encoder, to_bytes
 from driftrec.recommend.interest import InterestUpdater
 from driftrec.recommend.models import LoadedModel, ModelHolder, load_model, training_users
@@ -102,6 +103,8 @@ class ServiceCore:
             ann_threshold=settings.ann_threshold, scoring_thread=settings.scoring_thread)
         self._weights_key: str | None = None
         self._refreshed_at = -float("inf")  # time.monotonic() of the last refresh
+        #: The store's change count when the shared values were last read (SQLite).
+        self._meta_checked_at: int | None = None
         self.writer = GroupCommitter(self.store, self._commit_updater, on_written=self._written)
         self.feedback = FeedbackLoop(self.store, self.models, settings.feedback)
         if settings.feedback.explore_slots:
@@ -266,9 +269,22 @@ class ServiceCore:
 
     def refresh_for(self, user_key: str) -> str | None:
         """:meth:`refresh`, and the user's current revision, read in one statement (a
-        request for one user: pass the revision on to the engine)."""
+        request for one user: pass the revision on to the engine).
+
+        Nothing is read when the store's change count shows that no process wrote
+        anything since this process last read the shared values and the user's context
+        (SQLite; :mod:`driftrec.recommend.context`): then both are current already.
+        """
+        count = self.store.change_count()
+        if count is not None and count == self._meta_checked_at:
+            held = self.engine.contexts.held_revision(user_key, count)
+            if held is not UNREAD:
+                return held
         meta, revision = self.store.meta_and_revision(user_key)
         self.refresh(meta)
+        if count is not None:
+            self._meta_checked_at = count
+            self.engine.contexts.confirm(user_key, revision, count)
         return revision
 
     def _load_weights(self, key: str | None) -> None:
@@ -361,8 +377,13 @@ class ServiceCore:
         written up to the new revision from what was just written, so that the users'
         next requests read nothing back from the store."""
         states = getattr(updater, "states", {})
+        change = self.store.last_change()  # this commit's (the writer thread's latest)
         for key, write in written.items():
-            self.engine.contexts.advance(key, write, states.get(key))
+            self.engine.contexts.advance(key, write, states.get(key),
+                                         None if change is None else change[1])
+        if change is not None and self._meta_checked_at == change[0]:
+            # an event commit changes no shared value: what was current before still is
+            self._meta_checked_at = change[1]
 
     def _write_items(self, items: list[ItemWrite], template: str | None, *,
                      sync: bool = True, cache: bool = False) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -77,9 +78,14 @@ class Store:
         #: already (``engine.py``).
         self._single_reads = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
                               if self.dialect == "postgresql" else self.engine)
-        self._write_lock = (WriterLock(self.engine.url.database) if self.dialect == "sqlite"
-                            else nullcontext())
+        self._sqlite_lock = (WriterLock(self.engine.url.database) if self.dialect == "sqlite"
+                             else None)
+        self._write_lock = self._sqlite_lock or nullcontext()
+        self._last_change = threading.local()
         self.schema_version = migrate(self.engine)
+        if self._sqlite_lock is not None:
+            with self._sqlite_lock:  # a migration may have changed what others read
+                self._sqlite_lock.bump()
         self.ids = Pseudonymiser(id_secret or self._stored_secret())
         self._legacy_event_keys = LEGACY_EVENT_KEYS in self.meta_values()
         self._stmt = _Statements(self._insert)
@@ -93,8 +99,24 @@ class Store:
         own busy handler sleeps in growing steps, which turns a short queue into long tail
         latencies.
         """
-        with self._write_lock, self.engine.connect().execution_options(write=True) as conn:
-            yield conn
+        with self._write_lock:
+            try:
+                with self.engine.connect().execution_options(write=True) as conn:
+                    yield conn
+            finally:
+                if self._sqlite_lock is not None:
+                    self._last_change.value = self._sqlite_lock.bump()
+
+    def change_count(self) -> int | None:
+        """The database's change count, raised by every write transaction of every
+        process (:mod:`.writelock`): what was read after it was ``c`` is current while it
+        stays ``c``. None on PostgreSQL (readers ask the database)."""
+        return self._sqlite_lock.changes() if self._sqlite_lock is not None else None
+
+    def last_change(self) -> tuple[int, int] | None:
+        """The change count before and after this thread's latest write transaction (None
+        on PostgreSQL, or before any)."""
+        return getattr(self._last_change, "value", None)
 
     def transaction(self):
         """A write transaction's connection (``with store.transaction() as conn,
@@ -124,8 +146,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-        if isinstance(self._write_lock, WriterLock):
-            self._write_lock.close()
+        if self._sqlite_lock is not None:
+            self._sqlite_lock.close()
 
     def user_key(self, user_id: str) -> str:
         return self.ids.user_key(user_id)

@@ -6,11 +6,21 @@ commits into tens of milliseconds of sleeping: with two server processes the med
 took 50 ms. Writers here queue on a lock instead and are woken the moment it is free: a
 thread lock within the process and an exclusive ``flock`` on ``<database>.lock`` between
 processes (where the platform has ``fcntl``; elsewhere only the thread lock).
+
+The lock file also holds the database's *change count*: a 64-bit counter that every write
+transaction of every process raises by one after it has committed, while it still holds
+the lock (:meth:`WriterLock.bump`). A process reads it from shared memory in well under a
+microsecond (:meth:`WriterLock.changes`): a reader that saw the count at ``c`` before
+reading something from the database knows that what it read is still current for as long
+as the count stays ``c``, without asking the database again. Every writer of the database
+must go through a ``WriterLock`` for that to hold, as every driftrec store does.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -18,6 +28,9 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
+
+#: The change count: one little-endian unsigned 64-bit integer at the start of the file.
+_COUNT = struct.Struct("<Q")
 
 
 class WriterLock:
@@ -27,15 +40,37 @@ class WriterLock:
         self._thread_lock = threading.Lock()
         self._path = Path(f"{Path(database).expanduser().resolve()}.lock")
         self._fd: int | None = None
+        self._count: mmap.mmap | None = None
         self._pid = -1
 
     def _file(self) -> int | None:
         if fcntl is None:
             return None
         if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(fd).st_size < _COUNT.size:
+                # a new file (or one from before the count): growing it writes zeros, so
+                # two processes doing this at once agree
+                os.ftruncate(fd, _COUNT.size)
+            self._count = mmap.mmap(fd, _COUNT.size)
+            self._fd, self._pid = fd, os.getpid()
         return self._fd
+
+    def changes(self) -> int | None:
+        """The database's change count (see the module docstring); None where the
+        platform has no ``fcntl`` (nothing is shared between processes there)."""
+        if self._file() is None:
+            return None
+        return _COUNT.unpack_from(self._count)[0]
+
+    def bump(self) -> tuple[int, int] | None:
+        """Raise the change count by one; call it holding the lock, after a write
+        transaction ended (committed or not). Returns the count before and after."""
+        if self._file() is None:
+            return None
+        before = _COUNT.unpack_from(self._count)[0]
+        _COUNT.pack_into(self._count, 0, before + 1)
+        return before, before + 1
 
     def __enter__(self) -> WriterLock:
         self._thread_lock.acquire()
@@ -57,5 +92,7 @@ class WriterLock:
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
+            if self._count is not None:
+                self._count.close()
             os.close(self._fd)
-        self._fd = None
+        self._fd, self._count = None, None
