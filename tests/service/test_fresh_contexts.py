@@ -57,6 +57,12 @@ def test_a_held_user_is_served_without_a_read_until_something_changes(two_proces
         assert here.refresh_for(key) == here.store.user_revision(key)
     assert reads == []
 
+    # a served list is written, but changes nothing a context or the shared values hold
+    here.record_impression(key, here.engine.recommend(key, 3))
+    here.writer.flush()
+    assert here.refresh_for(key) == here.store.user_revision(key)
+    assert reads == []
+
 
 def test_the_users_own_event_through_this_process_needs_no_read(two_processes, monkeypatch):
     here, _ = two_processes

@@ -92,3 +92,18 @@ def test_every_write_transaction_of_a_store_raises_the_count_and_reads_do_not(tm
     store.meta_values()
     assert store.change_count() == start + 1
     store.close()
+
+
+def test_a_write_that_changes_nothing_readers_keep_leaves_the_count_alone(tmp_path):
+    from driftrec.store import Store
+    from driftrec.store.writelock import mark_changed
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s")
+    start = store.change_count()
+    with store.transaction(changes=False) as conn, conn.begin():
+        pass  # e.g. served lists, feedback counts, a segment version
+    assert store.change_count() == start
+    with store.transaction(changes=False) as conn, conn.begin():
+        mark_changed(conn)  # e.g. new active fusion weights
+    assert store.change_count() == start + 1
+    store.close()

@@ -61,7 +61,8 @@ class FeedbackLoop:
         offline = offline_weights(loaded.model) if loaded is not None else None
         report: dict[str, Any] = {"labelled": 0, "rows": 0, "version": None,
                                   "rolled_back": False, "pruned": 0}
-        with self.store.transaction() as conn, conn.begin():
+        # labels and counts change no user's context; new weights mark themselves
+        with self.store.transaction(changes=False) as conn, conn.begin():
             due = fb.due_impressions(conn, now - cfg.window_s, cfg.batch)
             xs, ys, ws = [], [], []
             counts: dict[str, list[int]] = {}

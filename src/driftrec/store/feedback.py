@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from driftrec.store import tables as t
 from driftrec.store.engine import json_dumps
 from driftrec.store.records import StoredEvent
+from driftrec.store.writelock import mark_changed
 
 if TYPE_CHECKING:
     from driftrec.store.store import Store
@@ -213,7 +214,7 @@ def prune_impressions(store: Store, older_than: float, max_rows: int, chunk: int
     oldest = select(imp.recommendation_id).where(past).order_by(imp.created_at).limit(chunk)
     deleted = 0
     while True:
-        with store.transaction() as conn, conn.begin():
+        with store.transaction(changes=False) as conn, conn.begin():
             n = int(conn.execute(delete(t.impressions)
                                  .where(imp.recommendation_id.in_(oldest))).rowcount)
         deleted += n
@@ -251,6 +252,7 @@ def recent_weights(conn: Connection, limit: int = 20) -> list[WeightsRow]:
 
 def write_weights(conn: Connection, row: WeightsRow) -> int:
     """Store a new weights version and make it the active one; returns its number."""
+    mark_changed(conn)  # the active weights are a shared value every process serves
     latest = conn.execute(select(func.max(t.fusion_weights.c.version))).scalar_one()
     version = int(latest or 0) + 1
     conn.execute(t.fusion_weights.insert().values(

@@ -74,7 +74,7 @@ def claim(store, *, stale_after_s: float, build_timeout_s: float,
     now = time.time() if now is None else now
     s = t.segmentations
     try:
-        with store.transaction() as conn, conn.begin():
+        with store.transaction(changes=False) as conn, conn.begin():
             newest = conn.execute(select(func.max(s.c.version))).scalar() or 0
             ready = conn.execute(select(func.max(s.c.created_at))
                                  .where(s.c.status == READY)).scalar()
@@ -99,7 +99,7 @@ def publish(store, version: int, *, kind: str, k: int, arrays: dict[str, np.ndar
             history: list[dict[str, Any]]) -> None:
     """Fill in a claimed version and record its segments' sizes; it is served from now."""
     now = time.time()
-    with store.transaction() as conn, conn.begin():
+    with store.transaction(changes=False) as conn, conn.begin():
         conn.execute(update(t.segmentations).where(t.segmentations.c.version == version)
                      .values(status=READY, kind=kind, created_at=now, k=k,
                              centroids=pack(arrays), profiles=profiles, stats=stats))
@@ -110,7 +110,7 @@ def publish(store, version: int, *, kind: str, k: int, arrays: dict[str, np.ndar
 
 def abandon(store, version: int) -> None:
     """Drop a claim whose build failed (others may claim again at once)."""
-    with store.transaction() as conn, conn.begin():
+    with store.transaction(changes=False) as conn, conn.begin():
         conn.execute(delete(t.segmentations).where(
             (t.segmentations.c.version == version) & (t.segmentations.c.status == BUILDING)))
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     bindparam,
     delete,
+    exc,
     func,
     literal,
     select,
@@ -37,7 +38,7 @@ from driftrec.store.feedback import insert_impressions
 from driftrec.store.migrations import LEGACY_EVENT_KEYS, migrate
 from driftrec.store.pseudonym import Pseudonymiser
 from driftrec.store.records import EventIdConflict, ItemRecord, NewEvent, StoredEvent
-from driftrec.store.writelock import WriterLock
+from driftrec.store.writelock import CHANGES, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +93,30 @@ class Store:
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, changes: bool = True) -> Iterator[Connection]:
         """A connection for one write transaction.
 
         On SQLite, writers of every process queue on a :class:`WriterLock` first: SQLite's
         own busy handler sleeps in growing steps, which turns a short queue into long tail
-        latencies.
+        latencies. Afterwards the change count moves, unless ``changes`` is False: the
+        transaction writes nothing a user's context or the shared ``meta`` values are made
+        of (served lists, feedback counts, segment versions), so readers keep what they
+        hold; :func:`~driftrec.store.writelock.mark_changed` overrides that from inside.
         """
         with self._write_lock:
+            changed = True
             try:
                 with self.engine.connect().execution_options(write=True) as conn:
-                    yield conn
+                    conn.info[CHANGES] = changes
+                    try:
+                        yield conn
+                    finally:
+                        try:
+                            changed = conn.info.pop(CHANGES, True)
+                        except exc.SQLAlchemyError:  # a connection lost mid-transaction
+                            changed = True
             finally:
-                if self._sqlite_lock is not None:
+                if self._sqlite_lock is not None and changed:
                     self._last_change.value = self._sqlite_lock.bump()
 
     def change_count(self) -> int | None:
@@ -118,10 +130,11 @@ class Store:
         on PostgreSQL, or before any)."""
         return getattr(self._last_change, "value", None)
 
-    def transaction(self):
+    def transaction(self, *, changes: bool = True):
         """A write transaction's connection (``with store.transaction() as conn,
-        conn.begin(): ...``), queued like every other write of this process."""
-        return self._write()
+        conn.begin(): ...``), queued like every other write of this process (``changes``:
+        see :meth:`_write`)."""
+        return self._write(changes=changes)
 
     def _insert(self, table):
         return (postgresql.insert(table) if self.dialect == "postgresql"
@@ -188,7 +201,7 @@ class Store:
             if not g:
                 outcomes[i] = (0, 0)
         if not pending and impressions:
-            with self._write() as conn, conn.begin():
+            with self._write(changes=False) as conn, conn.begin():
                 insert_impressions(conn, impressions)
         while pending:
             try:

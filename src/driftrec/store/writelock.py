@@ -31,6 +31,16 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 #: The change count: one little-endian unsigned 64-bit integer at the start of the file.
 _COUNT = struct.Struct("<Q")
+#: Key in a write connection's ``info``: whether its transaction changes what the count
+#: guards (see :func:`mark_changed`).
+CHANGES = "driftrec_changes"
+
+
+def mark_changed(conn) -> None:
+    """Note that the write transaction on ``conn`` changes what readers keep: users'
+    events and states or the shared ``meta`` values (``Store.transaction(changes=False)``
+    leaves the count alone unless this is called)."""
+    conn.info[CHANGES] = True
 
 
 class WriterLock:
