@@ -94,6 +94,23 @@ def test_a_new_item_is_recommendable_at_once(client):
     assert new[0]["reasons"][0].startswith("new item similar to your interest in ")
 
 
+def test_the_served_items_share_the_catalogues_vectors_and_follow_a_re_embedding(client):
+    """Every served item is a catalogue item here, so the universe holds the catalogue's
+    own vector rows (no copy: 2 GB at a million 512-d items); a re-embedded item shows
+    its new vector in the next universe."""
+    core = client.app.state.core
+    before = core.engine.universe()
+    assert len(before.ids) == len(core.catalogue)
+    assert np.shares_memory(before.vectors, core.catalogue.vectors)
+
+    old = core.catalogue.vector("space-0").copy()
+    client.put("/v1/items/space-0", json={"title": "Romantic Wedding Comedy"})
+    after = core.engine.universe()
+    assert after is not before
+    assert not np.allclose(after.vectors[after.pos["space-0"]], old)
+    assert np.array_equal(after.vectors[after.pos["space-0"]], core.catalogue.vector("space-0"))
+
+
 def test_free_text_query_finds_matching_items_and_can_be_personalised(client):
     body = client.post("/v1/recommendations/query",
                        json={"query": "a detective heist crime story", "k": 3}).json()

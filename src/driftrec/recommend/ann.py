@@ -427,9 +427,12 @@ class ItemIndex:
             else:
                 log.info("%d items: candidate retrieval switches to %s", len(self) +
                          len(vectors), ann.kind)
-                # one add of everything: IVF trains its lists on the whole catalogue
-                ann.add(np.concatenate([self.index.vectors, vectors]),
-                        np.concatenate([self.index.labels, labels]))
+                # one add of everything: IVF trains its lists on the whole catalogue (the
+                # first add of a large catalogue goes in as given: no copy of a copy)
+                if len(self.index):
+                    vectors = np.concatenate([self.index.vectors, vectors])
+                    labels = np.concatenate([self.index.labels, labels])
+                ann.add(vectors, labels)
                 self.index = ann
                 return
         self.index.add(vectors, labels)

@@ -253,14 +253,22 @@ class RecommendationEngine:
         return self.contexts.get(user_key, revision)
 
     def _vectors(self, n: int, n_cat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Text vectors, has-vector and hidden flags aligned with the universe."""
+        """Text vectors, has-vector and hidden flags aligned with the universe.
+
+        When every universe item is a catalogue item, the vectors are the catalogue's own
+        rows, not a copy (at a million 512-d items a copy is 2 GB): an item re-embedded
+        meanwhile shows its new vector to a request still on this universe, and the next
+        request builds a new universe (the catalogue's sequence is in its key).
+        """
         cat = self.catalogue
-        vecs = np.zeros((n, cat.dim), dtype=np.float32)
         has = np.zeros(n, dtype=bool)
         hidden = np.zeros(n, dtype=bool)
-        vecs[:n_cat] = cat.vectors[:n_cat]
         has[:n_cat] = cat.has_vector[:n_cat]
         hidden[:n_cat] = cat.hidden[:n_cat]
+        if n == n_cat:
+            return cat.vectors[:n_cat], has, hidden
+        vecs = np.zeros((n, cat.dim), dtype=np.float32)
+        vecs[:n_cat] = cat.vectors[:n_cat]
         return vecs, has, hidden
 
     # -- scoring --------------------------------------------------------------------

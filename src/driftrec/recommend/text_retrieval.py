@@ -73,7 +73,10 @@ class TextRetrieval:
                 rows = np.flatnonzero((cat.vector_seq[:n] > self._indexed_seq)
                                       & cat.has_vector[:n])
                 if len(rows):
-                    self._index.add(cat.vectors[rows], rows.astype(np.int64))
+                    # every row (the first look): the catalogue's own rows, not a copy
+                    whole = len(rows) == n and rows[-1] == n - 1
+                    self._index.add(cat.vectors[:n] if whole else cat.vectors[rows],
+                                    rows.astype(np.int64))
                     log.info("text retrieval: %d item vectors indexed (%s, %d in all)",
                              len(rows), self._index.kind, len(self._index))
                 self._indexed_seq = seq
