@@ -74,7 +74,7 @@ class TextRetrieval:
                                       & cat.has_vector[:n])
                 if len(rows):
                     # every row (the first look): the catalogue's own rows, not a copy
-                    whole = len(rows) == n and rows[-1] == n - 1
+                    whole = len(rows) == n
                     self._index.add(cat.vectors[:n] if whole else cat.vectors[rows],
                                     rows.astype(np.int64))
                     log.info("text retrieval: %d item vectors indexed (%s, %d in all)",
