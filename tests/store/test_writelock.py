@@ -107,3 +107,16 @@ def test_a_write_that_changes_nothing_readers_keep_leaves_the_count_alone(tmp_pa
         mark_changed(conn)  # e.g. new active fusion weights
     assert store.change_count() == start + 1
     store.close()
+
+
+def test_a_build_from_before_the_change_count_refuses_the_database(tmp_path, monkeypatch):
+    """It would write without raising the count, and other processes would keep serving
+    what they hold: the schema version it does not know stops it at start-up."""
+    import pytest
+
+    from driftrec.store import Store, migrations
+
+    Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s").close()
+    monkeypatch.setattr(migrations, "LATEST_VERSION", 9)
+    with pytest.raises(RuntimeError, match="newer than this driftrec"):
+        Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s")

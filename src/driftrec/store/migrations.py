@@ -102,6 +102,14 @@ def _v9_impression_features(conn: Connection) -> None:
     _add_column(conn, t.impressions, "features")
 
 
+def _v10_change_count(conn: Connection) -> None:
+    """Nothing in the tables changes. On SQLite every writer now raises the change count
+    in ``<database>.lock`` (:mod:`.writelock`), and readers trust what they hold while it
+    stays put; a build from before the count would write without raising it. Recording
+    this version makes such a build refuse the database at start-up (it is newer than the
+    build knows)."""
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "events, items, user state, model versions, meta", _v1_initial),
     (2, "event ids scoped per user, with payload fingerprints", _v2_event_fingerprint),
@@ -112,6 +120,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "per-item impression and engagement counts", _v7_item_feedback),
     (8, "impressions indexed by time, for retention", _v8_impressions_by_time),
     (9, "impression features in a binary matrix", _v9_impression_features),
+    (10, "writers raise the change count beside a SQLite database", _v10_change_count),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
