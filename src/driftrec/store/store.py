@@ -21,7 +21,6 @@ from sqlalchemy import (
     Connection,
     bindparam,
     delete,
-    exc,
     func,
     literal,
     select,
@@ -104,19 +103,12 @@ class Store:
         hold; :func:`~driftrec.store.writelock.mark_changed` overrides that from inside.
         """
         with self._write_lock:
-            changed = True
+            conn = self.engine.connect().execution_options(write=True, **{CHANGES: changes})
             try:
-                with self.engine.connect().execution_options(write=True) as conn:
-                    conn.info[CHANGES] = changes
-                    try:
-                        yield conn
-                    finally:
-                        try:
-                            changed = conn.info.pop(CHANGES, True)
-                        except exc.SQLAlchemyError:  # a connection lost mid-transaction
-                            changed = True
+                with conn:
+                    yield conn
             finally:
-                if self._sqlite_lock is not None and changed:
+                if self._sqlite_lock is not None and conn.get_execution_options()[CHANGES]:
                     self._last_change.value = self._sqlite_lock.bump()
 
     def change_count(self) -> int | None:

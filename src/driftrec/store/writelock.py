@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 #: The change count: one little-endian unsigned 64-bit integer at the start of the file.
 _COUNT = struct.Struct("<Q")
-#: Key in a write connection's ``info``: whether its transaction changes what the count
+#: Execution option of a write connection: whether its transaction changes what the count
 #: guards (see :func:`mark_changed`).
 CHANGES = "driftrec_changes"
 
@@ -40,7 +40,7 @@ def mark_changed(conn) -> None:
     """Note that the write transaction on ``conn`` changes what readers keep: users'
     events and states or the shared ``meta`` values (``Store.transaction(changes=False)``
     leaves the count alone unless this is called)."""
-    conn.info[CHANGES] = True
+    conn.execution_options(**{CHANGES: True})
 
 
 class WriterLock:
