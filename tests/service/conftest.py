@@ -5,18 +5,19 @@ a fresh schema per test, from the root ``conftest.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import synthetic_events, synthetic_items
+from service_helpers import make_settings_for, synthetic_events, synthetic_items
 
 from driftrec.data.dataset import Dataset
 from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.recommend.encoding import HashingEncoder
+from driftrec.service.core import ServiceCore
 from driftrec.text import item_texts
 
 SMALL_SEQUENCE = dict(hidden=16, n_layers=1, n_heads=1, max_len=12, batch_size=16, lr=1e-2,
@@ -44,3 +45,14 @@ def fused_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture
+def two_processes(tmp_path) -> Iterator[tuple[ServiceCore, ServiceCore]]:
+    """Two service cores on one SQLite file, as two server processes would be."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    here = ServiceCore(make_settings_for(url, None))
+    there = ServiceCore(make_settings_for(url, None))
+    yield here, there
+    here.close()
+    there.close()

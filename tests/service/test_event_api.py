@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
-import pytest
 from service_helpers import (
     count_events,
-    make_settings_for,
     post_events,
     synthetic_events,
     synthetic_items,
@@ -21,7 +17,7 @@ from driftrec.models.bundle import save_bundle
 from driftrec.models.registry import create_model
 from driftrec.recommend.encoding import HashingEncoder
 from driftrec.service import core as service_core
-from driftrec.service.core import ItemWrite, ServiceCore
+from driftrec.service.core import ItemWrite
 from driftrec.store import NewEvent
 from driftrec.text import item_texts
 
@@ -190,17 +186,6 @@ def test_ingest_moves_interest_with_the_served_models_interest_config(make_clien
     state = InterestState.from_dict(stored)
     assert np.allclose(state.short_term, expected.short_term)
     assert not np.allclose(state.short_term, default.short_term)
-
-
-@pytest.fixture
-def two_processes(tmp_path) -> Iterator[tuple[ServiceCore, ServiceCore]]:
-    """Two service cores on one database, as two processes would be."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    here = ServiceCore(make_settings_for(url, None))
-    there = ServiceCore(make_settings_for(url, None))
-    yield here, there
-    here.close()
-    there.close()
 
 
 def test_an_event_on_an_item_another_process_just_added_moves_the_interest(two_processes):

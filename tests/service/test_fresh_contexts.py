@@ -3,10 +3,7 @@ changed (SQLite), and reads again as soon as any process wrote anything."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from service_helpers import make_settings_for
 
 from driftrec.service.core import ItemWrite, ServiceCore
 from driftrec.store import NewEvent
@@ -14,16 +11,10 @@ from driftrec.store import NewEvent
 ITEMS = [ItemWrite(f"film-{i}", f"Deep Space Voyage {i}", "", {}) for i in range(8)]
 
 
-@pytest.fixture
-def two_processes(tmp_path) -> Iterator[tuple[ServiceCore, ServiceCore]]:
-    """Two service cores on one SQLite file, as two server processes would be."""
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    here = ServiceCore(make_settings_for(url, None))
-    there = ServiceCore(make_settings_for(url, None))
-    here.upsert_items(ITEMS)
-    yield here, there
-    here.close()
-    there.close()
+@pytest.fixture(autouse=True)
+def catalogue(two_processes) -> None:
+    """Items to recommend, written through the first process."""
+    two_processes[0].upsert_items(ITEMS)
 
 
 def count_reads(core: ServiceCore, monkeypatch) -> list[str]:

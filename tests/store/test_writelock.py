@@ -7,7 +7,10 @@ import threading
 import time
 from pathlib import Path
 
-from driftrec.store.writelock import WriterLock
+import pytest
+
+from driftrec.store import NewEvent, Store, migrations
+from driftrec.store.writelock import WriterLock, mark_changed
 
 
 def _hold(database: str, log: str, held, release) -> None:
@@ -81,8 +84,6 @@ def test_the_change_count_is_shared_by_every_process_on_the_database(tmp_path):
 
 
 def test_every_write_transaction_of_a_store_raises_the_count_and_reads_do_not(tmp_path):
-    from driftrec.store import NewEvent, Store
-
     store = Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s")
     start = store.change_count()
     store.add_events([NewEvent("ann", "film", "click", None, 1_700_000_000)])
@@ -95,9 +96,6 @@ def test_every_write_transaction_of_a_store_raises_the_count_and_reads_do_not(tm
 
 
 def test_a_write_that_changes_nothing_readers_keep_leaves_the_count_alone(tmp_path):
-    from driftrec.store import Store
-    from driftrec.store.writelock import mark_changed
-
     store = Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s")
     start = store.change_count()
     with store.transaction(changes=False) as conn, conn.begin():
@@ -112,10 +110,6 @@ def test_a_write_that_changes_nothing_readers_keep_leaves_the_count_alone(tmp_pa
 def test_a_build_from_before_the_change_count_refuses_the_database(tmp_path, monkeypatch):
     """It would write without raising the count, and other processes would keep serving
     what they hold: the schema version it does not know stops it at start-up."""
-    import pytest
-
-    from driftrec.store import Store, migrations
-
     Store(f"sqlite:///{tmp_path / 'store.db'}", id_secret="s").close()
     monkeypatch.setattr(migrations, "LATEST_VERSION", 9)
     with pytest.raises(RuntimeError, match="newer than this driftrec"):
